@@ -69,3 +69,48 @@ func.func @different_inputs(%x: tensor<?x64xf32>, %y: tensor<?x64xf32>, %pos: te
   tfm.kv_cache_append layer 0, %kr, %v3 : tensor<?x2x16xf32>, tensor<?x2x16xf32>
   return %q3, %k3, %v3 : tensor<?x4x16xf32>, tensor<?x2x16xf32>, tensor<?x2x16xf32>
 }
+
+// -----
+
+// A fused checkpoint projection viewed per kv head as [q heads of the group,
+// k, v] (Falcon's grouped layout; Bloom/GPT-NeoX are the case G = 1): the rows
+// are regrouped at load time and the projection becomes packed.
+// CHECK-LABEL: func.func @fused_grouped
+// CHECK: %[[G:.+]] = tfm.reshape %{{.+}} : tensor<192x128xf32> -> tensor<2x96x128xf32>
+// CHECK-DAG: %[[WQ:.+]] = tfm.slice %[[G]] axis = 1 start = 0 size = 64
+// CHECK-DAG: %[[WK:.+]] = tfm.slice %[[G]] axis = 1 start = 64 size = 16
+// CHECK-DAG: %[[WV:.+]] = tfm.slice %[[G]] axis = 1 start = 80 size = 16
+// CHECK: %[[W:.+]] = tfm.weight_concat {{.+}} axis = 0 : (tensor<128x128xf32>, tensor<32x128xf32>, tensor<32x128xf32>) -> tensor<192x128xf32>
+// CHECK: %[[QKV:.+]] = tfm.packed_qkv_linear %arg0, %[[W]] heads = 8 kv_heads = 2 head_dim = 16
+// CHECK-DAG: tfm.slice %[[QKV]] axis = 1 start = 0 size = 128
+// CHECK-DAG: tfm.slice %[[QKV]] axis = 1 start = 128 size = 32
+// CHECK-DAG: tfm.slice %[[QKV]] axis = 1 start = 160 size = 32
+// CHECK-NOT: tfm.linear
+func.func @fused_grouped(%x: tensor<?x128xf32>, %pos: tensor<?xi32>) -> tensor<?x8x16xf32> {
+  %w = tfm.weight "query_key_value.weight" : tensor<192x128xf32>
+  %qkv = tfm.linear %x, %w : (tensor<?x128xf32>, tensor<192x128xf32>) -> tensor<?x192xf32>
+  %g = tfm.reshape %qkv : tensor<?x192xf32> -> tensor<?x2x96xf32>
+  %q = tfm.slice %g axis = 2 start = 0 size = 64 : tensor<?x2x96xf32> -> tensor<?x2x64xf32>
+  %q3 = tfm.reshape %q : tensor<?x2x64xf32> -> tensor<?x8x16xf32>
+  %k = tfm.slice %g axis = 2 start = 64 size = 16 : tensor<?x2x96xf32> -> tensor<?x2x16xf32>
+  %v = tfm.slice %g axis = 2 start = 80 size = 16 : tensor<?x2x96xf32> -> tensor<?x2x16xf32>
+  tfm.kv_cache_append layer 0, %k, %v : tensor<?x2x16xf32>, tensor<?x2x16xf32>
+  return %q3 : tensor<?x8x16xf32>
+}
+
+// -----
+
+// Near miss: the fused projection's per-head view has another user, so it
+// cannot be regrouped.
+// CHECK-LABEL: func.func @fused_other_user
+// CHECK-NOT: tfm.packed_qkv_linear
+func.func @fused_other_user(%x: tensor<?x72xf32>) -> tensor<?x6x36xf32> {
+  %w = tfm.weight "query_key_value.weight" : tensor<216x72xf32>
+  %qkv = tfm.linear %x, %w : (tensor<?x72xf32>, tensor<216x72xf32>) -> tensor<?x216xf32>
+  %g = tfm.reshape %qkv : tensor<?x216xf32> -> tensor<?x6x36xf32>
+  %q = tfm.slice %g axis = 2 start = 0 size = 12 : tensor<?x6x36xf32> -> tensor<?x6x12xf32>
+  %k = tfm.slice %g axis = 2 start = 12 size = 12 : tensor<?x6x36xf32> -> tensor<?x6x12xf32>
+  %v = tfm.slice %g axis = 2 start = 24 size = 12 : tensor<?x6x36xf32> -> tensor<?x6x12xf32>
+  tfm.kv_cache_append layer 0, %k, %v : tensor<?x6x12xf32>, tensor<?x6x12xf32>
+  return %g : tensor<?x6x36xf32>
+}
