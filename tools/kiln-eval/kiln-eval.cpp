@@ -11,8 +11,13 @@
 // prompt_ids, then one step per decode_ids entry) and compares every step's
 // logits; it passes when each step's max abs error is at most 1e-4 times that
 // step's max |reference logit|.
+// --check-passes runs the program before and after each fusion pass (alone
+// and in pipeline order) and after the whole pipeline, on random tokens, and
+// requires the logits to agree to 1e-5 * max|logit|.
 //
 //===----------------------------------------------------------------------===//
+
+#include "PassEquivalence.h"
 
 #include "kiln/Dialect/Tfm/TfmDialect.h"
 #include "kiln/Evaluator/Evaluator.h"
@@ -66,6 +71,13 @@ cl::opt<std::string>
 cl::opt<std::string> dumpFile("dump-file", cl::cat(evalCategory), cl::value_desc("file"),
                               cl::desc("write recorded values to this .safetensors file "
                                        "instead of printing them"));
+
+cl::opt<bool> checkPasses(
+    "check-passes", cl::cat(evalCategory),
+    cl::desc("run the program before and after every fusion pass and the whole fusion pipeline "
+             "on random tokens and compare the logits (must agree to 1e-5 * max|logit|)"));
+cl::opt<unsigned> seed("seed", cl::cat(evalCategory), cl::init(1),
+                       cl::desc("random seed of --check-passes' tokens"));
 
 constexpr double kRelativeTolerance = 1e-4;
 
@@ -340,6 +352,9 @@ int main(int argc, char **argv) {
   std::string error;
   if (!kiln::openCheckpoint(weights, checkpoint, error))
     return fail(error);
+
+  if (checkPasses)
+    return kiln::checkPassEquivalence(*module, checkpoint, seed);
 
   FailureOr<std::unique_ptr<kiln::EvalSession>> session =
       kiln::EvalSession::create(*module, checkpoint);
