@@ -58,8 +58,12 @@ def Tfm_RopeStyle : I32EnumAttr<"RopeStyle", "how RoPE pairs the rotated dimensi
   let cppNamespace = "::kiln::tfm";
   let genSpecializedAttr = 0;
 }
+// Enum attributes print as a bare word after a space: `#tfm.activation silu`
+// in the generic form (and in bytecode, which stores attributes as text).
+// Without the space, `#tfm.activationsilu` would not parse back; op formats
+// write `` before an enum operand so that the op form has a single space.
 def Tfm_RopeStyleAttr : EnumAttr<Tfm_Dialect, Tfm_RopeStyle, "rope_style"> {
-  let assemblyFormat = "`` $value";
+  let assemblyFormat = "$value";
 }
 
 def Tfm_RopeScaling : I32EnumAttr<"RopeScaling", "RoPE frequency scaling", [
@@ -80,7 +84,7 @@ def Tfm_Activation : I32EnumAttr<"Activation", "pointwise activation", [
   let genSpecializedAttr = 0;
 }
 def Tfm_ActivationAttr : EnumAttr<Tfm_Dialect, Tfm_Activation, "activation"> {
-  let assemblyFormat = "`` $value";
+  let assemblyFormat = "$value";
 }
 
 def Tfm_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
@@ -92,7 +96,7 @@ def Tfm_GeluApproximation : I32EnumAttr<"GeluApproximation", "GELU formula", [
 }
 def Tfm_GeluApproximationAttr
     : EnumAttr<Tfm_Dialect, Tfm_GeluApproximation, "gelu_approximation"> {
-  let assemblyFormat = "`` $value";
+  let assemblyFormat = "$value";
 }
 
 def Tfm_Reduction : I32EnumAttr<"Reduction", "collective reduction", [
@@ -103,7 +107,7 @@ def Tfm_Reduction : I32EnumAttr<"Reduction", "collective reduction", [
   let genSpecializedAttr = 0;
 }
 def Tfm_ReductionAttr : EnumAttr<Tfm_Dialect, Tfm_Reduction, "reduction"> {
-  let assemblyFormat = "`` $value";
+  let assemblyFormat = "$value";
 }
 
 //===----------------------------------------------------------------------===//

@@ -633,14 +633,17 @@ LogicalResult AddRmsNormOp::verify() { return verifyAddNorm(*this, Value()); }
 LogicalResult AddLayerNormOp::verify() { return verifyAddNorm(*this, getBias()); }
 
 LogicalResult GatedMlpOp::verify() {
-  if (failed(expectSameElementType(*this, {getInput(), getWeight(), getResult()})))
-    return failure();
-  if (getBias() && failed(expectShape(*this, "bias", getBias(), {getWeight().getType().getDimSize(0)})))
+  SmallVector<Value> sameType = {getInput(), getWeight(), getResult()};
+  if (getBias())
+    sameType.push_back(getBias());
+  if (failed(expectSameElementType(*this, sameType)))
     return failure();
   RankedTensorType weight = getWeight().getType();
   if (weight.getRank() != 2 || weight.isDynamicDim(0) || weight.getDimSize(0) % 2 != 0)
     return emitOpError() << "weight must be [2 * intermediate, hidden], got "
                          << shapeString(weight.getShape());
+  if (getBias() && failed(expectShape(*this, "bias", getBias(), {weight.getDimSize(0)})))
+    return failure();
   ArrayRef<int64_t> in = getInput().getType().getShape();
   if (in.empty() || !dimsCompatible(in.back(), weight.getDimSize(1)))
     return emitOpError() << "input features do not match weight "

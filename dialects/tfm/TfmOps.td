@@ -282,7 +282,7 @@ def Tfm_GeluOp : Tfm_Op<"gelu", [Pure, SameOperandsAndResultType]> {
   }];
   let arguments = (ins Tfm_FloatTensor:$input, Tfm_GeluApproximationAttr:$approximation);
   let results = (outs Tfm_FloatTensor:$result);
-  let assemblyFormat = "$input $approximation attr-dict `:` type($result)";
+  let assemblyFormat = "$input `` $approximation attr-dict `:` type($result)";
 }
 
 def Tfm_ScaleOp : Tfm_Op<"scale", [Pure, SameOperandsAndResultType]> {
@@ -670,7 +670,7 @@ def Tfm_GatedMlpOp : Tfm_Op<"gated_mlp", [Pure]> {
                        Optional<Tfm_FloatTensor>:$bias, Tfm_ActivationAttr:$activation);
   let results = (outs Tfm_FloatTensor:$result);
   let assemblyFormat = [{
-    $activation $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+    `` $activation $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }
@@ -713,7 +713,7 @@ def Tfm_AllReduceOp : Tfm_Op<"all_reduce", [SameOperandsAndResultType]> {
   }];
   let arguments = (ins Tfm_FloatTensor:$input, Tfm_ReductionAttr:$reduction, Tfm_I64Attr:$ranks);
   let results = (outs Tfm_FloatTensor:$result);
-  let assemblyFormat = "$input $reduction `ranks` `=` $ranks attr-dict `:` type($result)";
+  let assemblyFormat = "$input `` $reduction `ranks` `=` $ranks attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
 
