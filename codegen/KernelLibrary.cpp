@@ -1,0 +1,114 @@
+//===- KernelLibrary.cpp - kernel deduplication and source helpers --------===//
+
+#include "Kernels.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+
+using namespace kiln;
+using namespace kiln::codegen;
+
+namespace {
+/// Locations listed in a kernel's header comment; the rest are counted.
+constexpr size_t kListedLocations = 4;
+} // namespace
+
+unsigned KernelLibrary::add(const KernelSpec &spec, llvm::StringRef location) {
+  auto found = indexBySource.find(spec.source);
+  if (found != indexBySource.end()) {
+    std::vector<std::string> &locations = entries[found->second].locations;
+    if (!llvm::is_contained(locations, location))
+      locations.push_back(location.str());
+    return found->second;
+  }
+  // The name carries the shapes; specializations it does not spell (an
+  // epsilon, a RoPE table) get a numbered name of their own.
+  KernelSpec unique = spec;
+  for (unsigned version = 2; namesTaken.count(unique.name); ++version) {
+    unique.name = spec.name + "_v" + std::to_string(version);
+    unique.source = llvm::join(llvm::split(spec.source, spec.name), unique.name);
+  }
+  unsigned index = entries.size();
+  indexBySource[spec.source] = index;
+  namesTaken[unique.name] = index;
+  entries.push_back({std::move(unique), {location.str()}});
+  return index;
+}
+
+std::vector<Kernel> KernelLibrary::finish() const {
+  std::vector<Kernel> kernels;
+  for (const Entry &entry : entries) {
+    std::string locations;
+    llvm::raw_string_ostream os(locations);
+    for (size_t i = 0; i < entry.locations.size() && i < kListedLocations; ++i)
+      os << (i ? ", " : "") << entry.locations[i];
+    if (entry.locations.size() > kListedLocations)
+      os << " and " << entry.locations.size() - kListedLocations << " more";
+
+    Kernel kernel;
+    kernel.name = entry.spec.name;
+    kernel.location = locations;
+    kernel.source = "// " + entry.spec.name + ": " + entry.spec.summary + "\n// IR: " + locations +
+                    "\n" + entry.spec.source;
+    kernels.push_back(std::move(kernel));
+  }
+  return kernels;
+}
+
+std::string codegen::fillTemplate(llvm::StringRef text,
+                                  llvm::ArrayRef<std::pair<llvm::StringRef, std::string>> values) {
+  std::string result;
+  while (true) {
+    size_t open = text.find("${");
+    if (open == llvm::StringRef::npos)
+      break;
+    size_t close = text.find('}', open);
+    llvm::StringRef key = text.slice(open + 2, close);
+    const auto *value = llvm::find_if(values, [&](const auto &pair) { return pair.first == key; });
+    if (value == values.end())
+      llvm::report_fatal_error("kernel template has no value for ${" + key + "}");
+    result += text.take_front(open);
+    result += value->second;
+    text = text.drop_front(close + 1);
+  }
+  result += text;
+  return result;
+}
+
+std::string codegen::floatLiteral(double value) {
+  if (std::isinf(value))
+    return value > 0 ? "__int_as_float(0x7f800000)" : "(-__int_as_float(0x7f800000))";
+  std::string text;
+  llvm::raw_string_ostream(text) << llvm::format("%.9g", static_cast<float>(value));
+  if (text.find_first_of(".e") == std::string::npos)
+    text += ".0";
+  return text + "f";
+}
+
+int64_t codegen::vectorWidth(DType dtype, int64_t extent) {
+  int64_t width = 16 / dtypeBytes(dtype);
+  return extent % width == 0 ? width : 1;
+}
+
+std::string codegen::loadFloats(llvm::StringRef array, llvm::StringRef pointer, int64_t width) {
+  if (width == 1)
+    return (array + "[0] = kiln::to_float((" + pointer + ")[0]);").str();
+  return ("kiln::load16_floats(" + array + ", " + pointer + ");").str();
+}
+
+std::string codegen::storeFloats(llvm::StringRef pointer, llvm::StringRef array, int64_t width,
+                                 DType dtype) {
+  if (width == 1)
+    return ("(" + pointer + ")[0] = kiln::from_float<" + cudaTypeName(dtype) + ">(" + array +
+            "[0]);")
+        .str();
+  return ("kiln::store16_floats(" + pointer + ", " + array + ");").str();
+}
+
+unsigned codegen::threadsFor(int64_t work, unsigned limit) {
+  int64_t threads = ceilDiv(std::max<int64_t>(work, 1), 32) * 32;
+  return static_cast<unsigned>(std::min<int64_t>(threads, limit));
+}

@@ -1,0 +1,148 @@
+//===- Lowering.h - fused tfm IR to the plan --------------------*- C++ -*-===//
+//
+// The pieces of buildArtifact: the load-time weight program, the lowering of
+// one step's ops to commands over activation buffers, and the buffer plan.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_CODEGEN_LOWERING_H
+#define KILN_CODEGEN_LOWERING_H
+
+#include "Kernels.h"
+#include "Plan.h"
+
+#include "kiln/Codegen/Codegen.h"
+#include "kiln/Dialect/Tfm/TfmOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace kiln::codegen {
+
+/// A readable name for a location: `model.layers.0.mlp`, or for fused
+/// locations their names with the shared prefix factored out.
+std::string describeLocation(mlir::Location loc);
+
+/// The schema dtype of a tensor element type, or failure.
+mlir::FailureOr<DType> dtypeOf(mlir::Type type);
+
+/// The load-time weight program: weights and their transforms in dependence
+/// order. Values that step commands read get an offset in the weights arena.
+class WeightProgram {
+public:
+  /// The index of load-time `value`'s WeightValue, lowering what it needs.
+  /// Errors are reported at `user`.
+  mlir::FailureOr<unsigned> lower(mlir::Value value, mlir::Operation *user);
+  /// Like lower(), and marks the value as read by a step (so it is kept in
+  /// the weights arena).
+  mlir::FailureOr<unsigned> bind(mlir::Value value, mlir::Operation *user);
+  /// Assigns 256-byte aligned arena offsets to bound values; returns the
+  /// arena size.
+  uint64_t assignOffsets();
+  std::vector<WeightValue> takeValues() { return std::move(values); }
+  const WeightValue &value(unsigned index) const { return values[index]; }
+
+private:
+  std::vector<WeightValue> values;
+  llvm::DenseMap<mlir::Value, unsigned> indexOf;
+  llvm::StringMap<unsigned> checkpointIndex;
+  std::vector<bool> bound;
+};
+
+/// Where an activation lives: element `r` (row-major over `dims`) of token t
+/// is at t * tokenStride + offset + Σ idx_d(r) * strides[d] in the buffer.
+/// A reshape keeps the view (it never changes the row-major order).
+struct View {
+  unsigned buffer = 0;
+  int64_t offset = 0, tokenStride = 0;
+  llvm::SmallVector<int64_t> dims, strides;
+  DType dtype = DType::f32;
+
+  int64_t elements() const;
+  bool isContiguous() const;
+  static View contiguous(unsigned buffer, int64_t elements, DType dtype);
+};
+
+/// Per-step first and last command that use a buffer.
+struct Liveness {
+  int64_t first = -1, last = -1;
+};
+
+enum class StepKind { prefill, decode };
+
+/// What both steps share while they are lowered.
+struct LoweringContext {
+  mlir::func::FuncOp forward;
+  const CodegenOptions &options;
+  Plan &plan;
+  KernelLibrary &kernels;
+  WeightProgram &weights;
+  /// The tfm.linear whose result the function returns (run on last tokens).
+  mlir::Operation *lmHead = nullptr;
+  int64_t decodeSplits = 1;
+};
+
+/// Lowers the function's ops, in order, to one step's commands.
+class StepLowering {
+public:
+  StepLowering(LoweringContext &context, StepKind kind) : context(context), kind(kind) {}
+  mlir::LogicalResult run();
+  std::vector<Command> takeCommands() { return std::move(commands); }
+  /// The buffers this step created (indices into plan.buffers) with their
+  /// liveness.
+  const std::vector<std::pair<unsigned, Liveness>> &bufferLiveness() const { return liveness; }
+
+private:
+  mlir::LogicalResult lower(mlir::Operation *op);
+  mlir::LogicalResult lowerEmbedding(tfm::EmbeddingOp op);
+  mlir::LogicalResult lowerNorm(mlir::Operation *op, NormKind kind, mlir::Value input,
+                                mlir::Value residual, mlir::Value weight, mlir::Value bias,
+                                double epsilon);
+  mlir::LogicalResult lowerLinear(mlir::Operation *op, mlir::Value input, mlir::Value weight,
+                                  mlir::Value bias);
+  mlir::LogicalResult lowerLmHead(mlir::Operation *op, mlir::Value input, mlir::Value weight,
+                                  mlir::Value bias);
+  mlir::LogicalResult lowerGatedMlp(tfm::GatedMlpOp op);
+  mlir::LogicalResult lowerAttention(tfm::AttentionOp op);
+  mlir::LogicalResult lowerElementwise(mlir::Operation *op);
+  mlir::LogicalResult lowerReshape(tfm::ReshapeOp op);
+  mlir::LogicalResult lowerSlice(mlir::Operation *op, mlir::Value input, mlir::Value result,
+                                 int64_t axis, int64_t start, int64_t size);
+  mlir::LogicalResult lowerConcat(tfm::ConcatOp op);
+  mlir::LogicalResult lowerTranspose(tfm::TransposeOp op);
+  mlir::LogicalResult lowerSampling();
+
+  /// The view of activation `value`, checking it is one.
+  mlir::FailureOr<View> viewOf(mlir::Value value, mlir::Operation *user);
+  /// The buffer of `value` laid out contiguously, copying it there if needed.
+  mlir::FailureOr<unsigned> contiguousBuffer(mlir::Value value, mlir::Operation *user);
+  /// `view` re-expressed with dims equal to `shape` (per-token dims), or
+  /// failure when strides cannot express it.
+  static mlir::FailureOr<View> restride(const View &view, llvm::ArrayRef<int64_t> shape);
+  /// A copy of `view` into a new contiguous buffer.
+  unsigned materialize(const View &view, mlir::Operation *op);
+  /// A new buffer for `value` (per token) and its contiguous view.
+  mlir::FailureOr<unsigned> define(mlir::Value value, llvm::StringRef what);
+  unsigned newBuffer(std::string name, DType dtype, uint64_t bytesPerToken,
+                     uint64_t fixedBytes);
+  mlir::FailureOr<unsigned> weightArg(mlir::Value value, mlir::Operation *user);
+  void launch(const KernelSpec &spec, mlir::Operation *op, llvm::ArrayRef<Arg> args);
+  void record(Command command);
+  std::string bufferName(mlir::Operation *op, llvm::StringRef what) const;
+
+  LoweringContext &context;
+  StepKind kind;
+  std::vector<Command> commands;
+  llvm::DenseMap<mlir::Value, View> views;
+  std::vector<std::pair<unsigned, Liveness>> liveness;
+  llvm::DenseMap<unsigned, size_t> livenessIndex;
+};
+
+/// Per-token shape of an activation ([?, d1, ..., dn] -> [d1, ..., dn]), or
+/// failure when `value` is not a tensor with a leading token dimension and
+/// static inner dims.
+mlir::FailureOr<llvm::SmallVector<int64_t>> perTokenShape(mlir::Value value);
+
+} // namespace kiln::codegen
+
+#endif // KILN_CODEGEN_LOWERING_H

@@ -1,0 +1,140 @@
+// kiln kernel prelude: what every generated kernel may use. The runtime
+// prepends this text to the artifact's kernel sources before NVRTC compiles
+// them (and CI does the same when it checks that every kernel compiles), so
+// the step state's layout is defined once, here, for host and device.
+#pragma once
+
+#ifdef __CUDACC_RTC__
+typedef signed char int8_t;
+typedef unsigned char uint8_t;
+typedef short int16_t;
+typedef unsigned short uint16_t;
+typedef int int32_t;
+typedef unsigned int uint32_t;
+typedef long long int64_t;
+typedef unsigned long long uint64_t;
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#else
+#include <cstdint>
+#endif
+
+namespace kiln {
+
+/// Everything that changes from step to step, passed by value to kernels that
+/// need it. The pointers are fixed for a session (so a captured CUDA Graph
+/// stays valid); the arrays they point to are rewritten before every step.
+/// Tokens of all sequences are packed: sequence b owns tokens
+/// [query_start[b], query_start[b+1]).
+struct StepState {
+  const int32_t *token_ids;    // [max_tokens]
+  const int32_t *positions;    // [max_tokens] position of each token in its sequence
+  const int32_t *token_seq;    // [max_tokens] sequence index of each token
+  const int32_t *query_start;  // [max_batch + 1]
+  const int32_t *kv_len;       // [max_batch] cached positions after this step's append
+  const int32_t *slot;         // [max_batch] KV-cache slot of each sequence
+  const int32_t *last_token;   // [max_batch] packed index of each sequence's last token
+  const float *temperature;    // [max_batch] 0: greedy
+  const int32_t *top_k;        // [max_batch] 0: off
+  const float *top_p;          // [max_batch] 1: off
+  const uint64_t *seed;        // [max_batch]
+  int32_t *sampled;            // [max_batch] the token chosen for each sequence
+  int32_t *step_counter;       // [max_batch] random stream offset, advanced per sample
+};
+
+}  // namespace kiln
+
+#ifdef __CUDACC_RTC__
+namespace kiln {
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T from_float(float x);
+template <> __device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) {
+  return __float2bfloat16_rn(x);
+}
+
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1)
+    x += __shfl_xor_sync(0xffffffffu, x, offset);
+  return x;
+}
+
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1)
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+  return x;
+}
+
+/// Sum over the block; every thread gets the result. `scratch` holds 32 floats.
+__device__ __forceinline__ float block_sum(float x, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  x = warp_sum(x);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = x;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) >> 5;
+  x = lane < warps ? scratch[lane] : 0.f;
+  return warp_sum(x);
+}
+
+__device__ __forceinline__ float block_max(float x, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  x = warp_max(x);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = x;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) >> 5;
+  x = lane < warps ? scratch[lane] : -__int_as_float(0x7f800000);  // -inf: NVRTC has no INFINITY
+  return warp_max(x);
+}
+
+/// 16 bytes of T (8 f16/bf16 or 4 f32 elements) moved by one vector load or
+/// store; elements are read and written as float. The address must be
+/// 16-byte aligned.
+template <typename T> struct Vec16 {
+  static constexpr int size = 16 / sizeof(T);
+  uint4 raw;
+  __device__ __forceinline__ float get(int i) const {
+    return to_float(reinterpret_cast<const T *>(&raw)[i]);
+  }
+  __device__ __forceinline__ void set(int i, float x) {
+    reinterpret_cast<T *>(&raw)[i] = from_float<T>(x);
+  }
+};
+template <typename T> __device__ __forceinline__ Vec16<T> load16(const T *p) {
+  Vec16<T> v;
+  v.raw = *reinterpret_cast<const uint4 *>(p);
+  return v;
+}
+template <typename T> __device__ __forceinline__ void store16(T *p, const Vec16<T> &v) {
+  *reinterpret_cast<uint4 *>(p) = v.raw;
+}
+/// The 16 bytes at p as floats: out[0 .. Vec16<T>::size).
+template <typename T> __device__ __forceinline__ void load16_floats(float *out, const T *p) {
+  const Vec16<T> v = load16(p);
+#pragma unroll
+  for (int i = 0; i < Vec16<T>::size; ++i) out[i] = v.get(i);
+}
+template <typename T> __device__ __forceinline__ void store16_floats(T *p, const float *in) {
+  Vec16<T> v;
+#pragma unroll
+  for (int i = 0; i < Vec16<T>::size; ++i) v.set(i, in[i]);
+  store16(p, v);
+}
+
+/// Activations as transformers computes them, in float.
+__device__ __forceinline__ float silu(float x) { return x / (1.f + expf(-x)); }
+__device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
+__device__ __forceinline__ float gelu_tanh(float x) {
+  return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+}  // namespace kiln
+#endif
