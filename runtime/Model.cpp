@@ -189,12 +189,29 @@ bool Model::bindWeights(const std::string &checkpointPath,
   if (!openCheckpoint(checkpointPath, checkpoint, error) ||
       !matchCheckpoint(*model.artifact, checkpoint, error) || !model.device->makeCurrent(error) ||
       !model.weights.allocate(model.artifact->get().weights_arena_bytes(), "the weights", error) ||
-      !runWeightProgram(*model.device, *model.artifact, checkpoint, model.weightPlan,
+      !runWeightProgram(*model.device, *model.artifact, &checkpoint, 0, model.weightPlan,
                         model.weightKernels, model.weights.get(), progress, error))
     return false;
   model.weightsBound = true;
   model.stats.weightsMs = millisecondsSince(start);
   model.stats.checkpointBytes = model.weightPlan.checkpointBytes;
+  return true;
+}
+
+bool Model::bindRandomWeights(uint64_t seed, std::string &error) {
+  Impl &model = *impl_;
+  if (model.weightsBound) {
+    error = "weights are already bound";
+    return false;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  if (!model.device->makeCurrent(error) ||
+      !model.weights.allocate(model.artifact->get().weights_arena_bytes(), "the weights", error) ||
+      !runWeightProgram(*model.device, *model.artifact, nullptr, seed, model.weightPlan,
+                        model.weightKernels, model.weights.get(), nullptr, error))
+    return false;
+  model.weightsBound = true;
+  model.stats.weightsMs = millisecondsSince(start);
   return true;
 }
 

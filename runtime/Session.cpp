@@ -75,6 +75,7 @@ struct Session::Impl {
   SessionStats stats;
   StepBatch decodeBatch;
   std::vector<std::pair<uint64_t, uint64_t>> uploads;
+  CUevent stepStart = nullptr, stepEnd = nullptr;  ///< time each step on the GPU
 
   Impl(Model::Impl &model, const SessionOptions &options)
       : model(model), artifact(*model.artifact), options(options) {}
@@ -85,6 +86,9 @@ struct Session::Impl {
     for (CUgraphExec graph : decodeGraphs)
       if (graph)
         driver().cuGraphExecDestroy(graph);
+    for (CUevent event : {stepStart, stepEnd})
+      if (event)
+        driver().cuEventDestroy(event);
     if (stream)
       driver().cuStreamDestroy(stream);
   }
@@ -109,7 +113,9 @@ bool Session::Impl::allocate(std::string &error) {
       !activations.allocate(artifact.activationArenaBytes(), "the activation arena", error) ||
       !deviceState.allocate(layout.totalBytes, "the step state", error) ||
       !hostState.allocate(layout.totalBytes, error) ||
-      !gemm.init(GemmRunner::kDefaultWorkspaceBytes, error))
+      !gemm.init(GemmRunner::kDefaultWorkspaceBytes, error) ||
+      !cuOk(driver().cuEventCreate(&stepStart, CU_EVENT_DEFAULT), "cuEventCreate", error) ||
+      !cuOk(driver().cuEventCreate(&stepEnd, CU_EVENT_DEFAULT), "cuEventCreate", error))
     return false;
   // Activations start as NaN (all bits set), so a kernel that reads what no
   // kernel wrote shows up in the logits instead of passing by luck.
@@ -288,6 +294,8 @@ bool Session::Impl::runStep(const StepBatch &batch, bool isDecode, std::string &
   const int count = batch.numSequences();
   uploads.clear();
   batch.write(layout, hostState.get(), uploads);
+  if (!cuOk(driver().cuEventRecord(stepStart, stream), "cuEventRecord", error))
+    return false;
   for (const auto &[begin, end] : uploads)
     if (!cuOk(driver().cuMemcpyHtoDAsync(deviceState.get() + begin, hostState.get() + begin,
                                          end - begin, stream),
@@ -319,12 +327,19 @@ bool Session::Impl::runStep(const StepBatch &batch, bool isDecode, std::string &
               "cuMemcpyDtoHAsync", error))
       return false;
   }
+  if (!cuOk(driver().cuEventRecord(stepEnd, stream), "cuEventRecord", error))
+    return false;
   if (CUresult result = driver().cuStreamSynchronize(stream); result != CUDA_SUCCESS) {
     error = std::string("GPU error in a ") + stepName + " step: " +
             describe(result, "cuStreamSynchronize") +
             (options.syncEachCommand ? "" : "; run with --sync-each-command to find the kernel");
     return false;
   }
+
+  float gpuMs = 0;
+  if (!cuOk(driver().cuEventElapsedTime(&gpuMs, stepStart, stepEnd), "cuEventElapsedTime", error))
+    return false;
+  stats.lastStepGpuMs = gpuMs;
 
   const int32_t *sampled = reinterpret_cast<const int32_t *>(hostState.get() + layout.sampled);
   for (int b = 0; b < count; ++b) {

@@ -7,7 +7,9 @@
 #include "kiln/Runtime/WeightOpsSource.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <optional>
 
 using namespace kiln;
 using namespace kiln::runtime;
@@ -135,6 +137,33 @@ private:
   CUstream stream_ = nullptr;
 };
 
+/// Fills a checkpoint tensor with random values instead of reading it.
+bool fillRandom(const Device &device, const WeightKernels &kernels, CUstream stream,
+                CUdeviceptr dst, fa::DType dtype, const std::vector<int64_t> &shape,
+                uint64_t seed, std::string &error) {
+  const int index = floatIndex(dtype);
+  if (index == 3) {
+    error = std::string("random weights of dtype ") + dtypeName(dtype) + " are not supported";
+    return false;
+  }
+  int64_t count = 1;
+  for (int64_t dim : shape)
+    count *= dim;
+  // Uniform on [-a, a) has standard deviation a / sqrt(3).
+  float center = 1.0f, scale = 0.1f;
+  if (shape.size() >= 2) {
+    center = 0.0f;
+    scale = std::sqrt(3.0f / float(shape.back()));
+  }
+  constexpr int64_t kThreads = 256;
+  const int64_t blocks = std::max<int64_t>(
+      1, std::min<int64_t>((count + kThreads - 1) / kThreads, int64_t(device.multiprocessors()) * 16));
+  void *args[] = {&dst, &count, &seed, &center, &scale};
+  return cuOk(driver().cuLaunchKernel(kernels.fill[index], unsigned(blocks), 1, 1, unsigned(kThreads),
+                                      1, 1, 0, stream, args, nullptr),
+              "cuLaunchKernel (random weights)", error);
+}
+
 } // namespace
 
 KernelSource WeightKernels::source() {
@@ -148,6 +177,8 @@ KernelSource WeightKernels::source() {
       if (from != to)
         source.entryPoints.push_back(std::string("kiln_cast_") + dtypeName(from) + "_" +
                                      dtypeName(to));
+  for (fa::DType type : kFloatTypes)
+    source.entryPoints.push_back(std::string("kiln_fill_") + dtypeName(type));
   return source;
 }
 
@@ -159,10 +190,13 @@ void WeightKernels::bind(const LoadedModule &module) {
     for (int to = 0; to < 3; ++to)
       if (from != to)
         cast[from][to] = module.functions[next++];
+  for (CUfunction &function : fill)
+    function = module.functions[next++];
 }
 
 bool kiln::runtime::runWeightProgram(const Device &device, const Artifact &artifact,
-                                     const Checkpoint &checkpoint, const WeightPlan &plan,
+                                     const Checkpoint *checkpoint, uint64_t randomSeed,
+                                     const WeightPlan &plan,
                                      const WeightKernels &kernels, CUdeviceptr arena,
                                      const std::function<void(const LoadProgress &)> &progress,
                                      std::string &error) {
@@ -193,7 +227,9 @@ bool kiln::runtime::runWeightProgram(const Device &device, const Artifact &artif
   if (!uploader.init(largest, stream, error))
     return finish(false);
   Copier copier(device, kernels, stream);
-  TensorReader reader(checkpoint);
+  std::optional<TensorReader> reader;
+  if (checkpoint)
+    reader.emplace(*checkpoint);
   LoadProgress state;
   state.bytesTotal = plan.checkpointBytes;
   state.tensorsTotal = plan.checkpointTensors;
@@ -229,9 +265,14 @@ bool kiln::runtime::runWeightProgram(const Device &device, const Artifact &artif
     bool ok = true;
     switch (value->op()) {
     case fa::WeightOp::checkpoint: {
-      const TensorInfo *tensor = checkpoint.find(value->name()->str());
-      const uint8_t *bytes = reader.bytes(*tensor, error);
-      ok = bytes && uploader.upload(location[i], bytes, plan.bytes[i], error);
+      if (!checkpoint) {
+        ok = fillRandom(device, kernels, stream, location[i], value->dtype(), shape,
+                        randomSeed + i, error);
+      } else {
+        const TensorInfo *tensor = checkpoint->find(value->name()->str());
+        const uint8_t *bytes = reader->bytes(*tensor, error);
+        ok = bytes && uploader.upload(location[i], bytes, plan.bytes[i], error);
+      }
       state.bytesDone += plan.bytes[i];
       ++state.tensorsDone;
       if (ok && progress)

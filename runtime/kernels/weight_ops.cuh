@@ -71,4 +71,23 @@ extern "C" __global__ void kiln_cast_f16_f32(kiln::CopyParams p) { kiln::strided
 extern "C" __global__ void kiln_cast_f16_bf16(kiln::CopyParams p) { kiln::stridedCopy<__half, __nv_bfloat16>(p); }
 extern "C" __global__ void kiln_cast_bf16_f32(kiln::CopyParams p) { kiln::stridedCopy<__nv_bfloat16, float>(p); }
 extern "C" __global__ void kiln_cast_bf16_f16(kiln::CopyParams p) { kiln::stridedCopy<__nv_bfloat16, __half>(p); }
+
+namespace kiln {
+/// dst[i] = center + scale * u, u uniform in [-1, 1) from a hash of (seed, i):
+/// random weights for benchmarks, made on the GPU without a checkpoint.
+template <typename T>
+__device__ __forceinline__ void fillRandom(T *dst, int64_t count, uint64_t seed, float center, float scale) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    uint64_t h = (uint64_t(i) + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+    h ^= h >> 31; h *= 0xBF58476D1CE4E5B9ull; h ^= h >> 29;
+    const float u = float(h >> 40) * (1.0f / 8388608.0f) - 1.0f;
+    dst[i] = from_float<T>(center + scale * u);
+  }
+}
+}  // namespace kiln
+
+extern "C" __global__ void kiln_fill_f32(float *d, int64_t n, uint64_t s, float c, float a) { kiln::fillRandom(d, n, s, c, a); }
+extern "C" __global__ void kiln_fill_f16(__half *d, int64_t n, uint64_t s, float c, float a) { kiln::fillRandom(d, n, s, c, a); }
+extern "C" __global__ void kiln_fill_bf16(__nv_bfloat16 *d, int64_t n, uint64_t s, float c, float a) { kiln::fillRandom(d, n, s, c, a); }
 #endif

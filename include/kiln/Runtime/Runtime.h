@@ -66,6 +66,10 @@ public:
   bool bindWeights(const std::string &checkpointPath,
                    const std::function<void(const LoadProgress &)> &progress, std::string &error);
 
+  /// Binds random weights made on the GPU instead of a checkpoint's (for
+  /// benchmarks): the weight program runs as usual on random tensors.
+  bool bindRandomWeights(uint64_t seed, std::string &error);
+
   const Artifact &artifact() const;
   /// "GPU 0 (NVIDIA H100 80GB HBM3)".
   const std::string &deviceDescription() const;
@@ -96,6 +100,9 @@ struct SessionStats {
   int decodeSteps = 0, decodeTokens = 0;
   double decodeMs = 0;
   int graphsCaptured = 0;
+  /// GPU time of the last step (prefill chunk or decode), from CUDA events
+  /// around its uploads, launches and the read-back of the sampled tokens.
+  double lastStepGpuMs = 0;
 };
 
 /// A model's state for a batch of sequences. A session must not outlive its
