@@ -6,8 +6,7 @@
 // Build: nvcc -O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 bench/kernels/gemv_bench.cu -o gemv_bench
 // Each variant is checked against a simple fp32 reference kernel on fresh random data; weights are
 // rotated across enough copies to defeat the 50 MB L2.
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+#include "bench_common.cuh"
 
 #include <algorithm>
 #include <cmath>
@@ -17,49 +16,12 @@
 #include <functional>
 #include <vector>
 
-#define CHECK(x)                                                                      \
-  do {                                                                                \
-    cudaError_t err = (x);                                                            \
-    if (err != cudaSuccess) {                                                         \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(err)); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
-
-__global__ void fill_random(__nv_bfloat16 *p, size_t n, uint32_t seed) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
-    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-    p[i] = __float2bfloat16(((h & 0xffff) / 65535.f - 0.5f));
-  }
-}
-
 __global__ void gemv_reference(const __nv_bfloat16 *w, const __nv_bfloat16 *x, float *y, int n, int k) {
   int row = blockIdx.x * blockDim.x + threadIdx.x;
   if (row >= n) return;
   float acc = 0.f;
   for (int i = 0; i < k; ++i) acc += __bfloat162float(w[(size_t)row * k + i]) * __bfloat162float(x[i]);
   y[row] = acc;
-}
-
-__device__ __forceinline__ float dot8(uint4 wv, uint4 xv) {
-  const __nv_bfloat162 *w2 = reinterpret_cast<const __nv_bfloat162 *>(&wv);
-  const __nv_bfloat162 *x2 = reinterpret_cast<const __nv_bfloat162 *>(&xv);
-  float acc = 0.f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    float2 a = __bfloat1622float2(w2[i]), b = __bfloat1622float2(x2[i]);
-    acc = fmaf(a.x, b.x, acc);
-    acc = fmaf(a.y, b.y, acc);
-  }
-  return acc;
-}
-
-__device__ __forceinline__ uint4 load_stream(const uint4 *p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  return v;
 }
 
 // Variant A: each warp owns ROWS rows; x staged in shared memory; UNROLL 16-byte loads per row in flight.
@@ -144,15 +106,6 @@ __global__ void gemv_splitk(const __nv_bfloat16 *__restrict__ w, const __nv_bflo
     for (int i = 0; i < WARPS; ++i) v += partial[i][threadIdx.x];
     y[row0 + threadIdx.x] = __float2bfloat16(v);
   }
-}
-
-__global__ void read_stream(const uint4 *__restrict__ p, size_t n, float *sink) {
-  uint32_t acc = 0;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint4 v = load_stream(p + i);
-    acc ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (acc == 0x12345678u) *sink = 1.f;
 }
 
 struct Timer {

@@ -5,50 +5,13 @@
 // of the streaming roofline; bench/NOTES.md records what it showed.
 //
 // Build: nvcc -O3 -std=c++17 -gencode=arch=compute_90,code=sm_90 bench/kernels/layer_chain_bench.cu
-#include <cuda_bf16.h>
-#include <cuda_runtime.h>
+#include "bench_common.cuh"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
-
-#define CHECK(x)                                                                                   \
-  do {                                                                                             \
-    cudaError_t err = (x);                                                                         \
-    if (err != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(err));   \
-      std::exit(1);                                                                                \
-    }                                                                                              \
-  } while (0)
-
-__global__ void fill_random(__nv_bfloat16 *p, size_t n, uint32_t seed) {
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
-    h ^= h >> 13; h *= 0x5bd1e995u; h ^= h >> 15;
-    p[i] = __float2bfloat16(((h & 0xffff) / 65535.f - 0.5f) * 0.05f);
-  }
-}
-
-__device__ __forceinline__ uint4 load_stream(const uint4 *p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
-  return v;
-}
-
-__device__ __forceinline__ float dot8(uint4 wv, uint4 xv) {
-  const __nv_bfloat162 *w2 = reinterpret_cast<const __nv_bfloat162 *>(&wv);
-  const __nv_bfloat162 *x2 = reinterpret_cast<const __nv_bfloat162 *>(&xv);
-  float acc = 0.f;
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    float2 a = __bfloat1622float2(w2[i]), b = __bfloat1622float2(x2[i]);
-    acc = fmaf(a.x, b.x, fmaf(a.y, b.y, acc));
-  }
-  return acc;
-}
 
 // One warp per row; PREFETCH 16-byte weight loads per lane are issued before waiting on the previous
 // grid (they do not depend on it); the rest stream UNROLL at a time.
@@ -93,15 +56,6 @@ __global__ void __launch_bounds__(256) gemv(const __nv_bfloat16 *__restrict__ w,
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
   if (lane == 0) y[row] = __float2bfloat16(acc);
-}
-
-__global__ void read_stream(const uint4 *__restrict__ p, size_t n, float *sink) {
-  uint32_t acc = 0;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-    uint4 v = load_stream(p + i);
-    acc ^= v.x ^ v.y ^ v.z ^ v.w;
-  }
-  if (acc == 0x12345678u) *sink = 1.f;
 }
 
 struct Gemv { const __nv_bfloat16 *w; const __nv_bfloat16 *x; __nv_bfloat16 *y; int n, k; };
@@ -160,8 +114,8 @@ int main() {
     __nv_bfloat16 *w, *act;
     CHECK(cudaMalloc(&w, total * 2));
     CHECK(cudaMalloc(&act, 4 * 65536 * 2));
-    fill_random<<<4096, 256>>>(w, total, 3);
-    fill_random<<<64, 256>>>(act, 4 * 65536, 5);
+    fill_random<<<4096, 256>>>(w, total, 3, 0.05f);
+    fill_random<<<64, 256>>>(act, 4 * 65536, 5, 0.05f);
     std::vector<Gemv> chain;
     __nv_bfloat16 *x = act, *t1 = act + 65536, *t2 = act + 2 * 65536;
     const __nv_bfloat16 *wp = w;
