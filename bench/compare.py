@@ -5,8 +5,8 @@ For each shape (Llama-3-8B, Llama-3.2-1B; random bf16 weights made here), runs
   2. transformers with a static cache and torch.compile;
   3. gpt-fast style PyTorch (bench/gptfast_llama.py), decode step compiled with
      mode="reduce-overhead";
-  4. kiln (kiln-bench on an artifact compiled on the CPU machine, reading the
-     checkpoint this script saves),
+  4. kiln (kiln-bench on an artifact compiled on the CPU machine, with random
+     weights it makes on the GPU),
 and prints one table with ratios. Batch 1, greedy, CUDA-event timings after
 warm-up, medians.
 
@@ -61,16 +61,12 @@ def cuda_time(fn, warmup, reps):
     return statistics.median(times)
 
 
-def make_hf_model(shape, checkpoint_dir):
+def make_hf_model(shape):
     from transformers import LlamaForCausalLM
     torch.manual_seed(0)
     config = hf_config(shape)
     with torch.device("cuda"):
         model = LlamaForCausalLM(config).to(torch.bfloat16).eval()
-    if checkpoint_dir and not os.path.exists(os.path.join(checkpoint_dir, "config.json")):
-        t0 = time.time()
-        model.save_pretrained(checkpoint_dir, safe_serialization=True, max_shard_size="5GB")
-        print(f"[{shape}] saved checkpoint in {time.time() - t0:.1f} s", flush=True)
     return model
 
 
@@ -141,12 +137,14 @@ def bench_gptfast(hf_model, cfg, prompt, steps):
     return statistics.median(times), warm, model, prefill
 
 
-def run_kiln(bench, artifact, checkpoint, prompt_len, steps, contexts):
-    cmd = [bench, artifact, "--weights", checkpoint, "--prompt-len", str(prompt_len),
-           "--decode-steps", str(steps), "--contexts", ",".join(map(str, contexts)), "--json", "-"]
+def run_kiln(bench, artifact, prompt_len, steps, prefill_len):
+    """kiln-bench with random weights made on the GPU (like the PyTorch runs')."""
+    cmd = [bench, artifact, "--contexts", f"{prompt_len},4096", "--decode-steps", str(steps),
+           "--prefill-len", str(prefill_len), "--json", "-"]
     print("+", " ".join(cmd), flush=True)
     out = subprocess.run(cmd, capture_output=True, text=True)
     sys.stderr.write(out.stderr)
+    print(out.stdout, flush=True)
     if out.returncode != 0:
         print(f"kiln-bench failed ({out.returncode})")
         return None
@@ -161,7 +159,6 @@ def main():
     ap.add_argument("--prefill-len", type=int, default=2048)
     ap.add_argument("--kiln-bench", help="kiln-bench binary (runtime-only build)")
     ap.add_argument("--artifacts", help="folder with <shape>.kiln artifacts")
-    ap.add_argument("--checkpoints", default="/tmp/kiln-bench-ckpt")
     ap.add_argument("--skip", action="append", default=[], help="hf_eager, hf_compiled, gptfast, kiln")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -171,8 +168,7 @@ def main():
     for shape in args.shape:
         cfg = dict(SHAPES[shape], rms_norm_eps=1e-5)
         cfg["head_dim"] = cfg["hidden_size"] // cfg["num_attention_heads"]
-        ckpt = os.path.join(args.checkpoints, shape) if "kiln" not in args.skip else None
-        model = make_hf_model(shape, ckpt)
+        model = make_hf_model(shape)
         prompt = torch.randint(0, cfg["vocab_size"], (1, args.prompt_len), device="cuda")
         row = {}
         if "hf_eager" not in args.skip:
@@ -193,23 +189,39 @@ def main():
         torch.cuda.empty_cache()
         torch._dynamo.reset()
         if "kiln" not in args.skip and args.kiln_bench:
-            k = run_kiln(args.kiln_bench, os.path.join(args.artifacts, f"{shape}.kiln"), ckpt,
-                         args.prompt_len, args.steps, [args.prompt_len, 4096])
+            k = run_kiln(args.kiln_bench, os.path.join(args.artifacts, f"{shape}.kiln"),
+                         args.prompt_len, args.steps, args.prefill_len)
             if k:
                 row["kiln"] = k
         results[shape] = row
 
-    print("\n| shape | HF eager ms/tok | HF static+compile | gpt-fast style | kiln | kiln vs gpt-fast | kiln roofline | kiln prefill 2048 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\nDecode, batch 1, bf16, ms/token (ratio: the peer's time / kiln's)")
+    print("| shape | HF eager | HF static+compile | gpt-fast style | kiln (ctx 128) | kiln vs HF eager | "
+          "kiln vs gpt-fast | kiln % of roofline | kiln ctx 4096 (growth) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for shape, row in results.items():
         k = row.get("kiln", {})
         kms = k.get("decode_ms_per_token")
         cell = lambda key: f"{row[key]:.2f}" if key in row else "-"
-        ratio = f"{row['gptfast_ms'] / kms:.2f}x" if kms and "gptfast_ms" in row else "-"
-        roof = f"{100 * k['roofline_fraction']:.0f}%" if "roofline_fraction" in k else "-"
-        pre = f"{k['prefill_ms']:.1f} ms ({k['prefill_tflops']:.0f} TF/s)" if "prefill_ms" in k else "-"
+        ratio = lambda key: f"{row[key] / kms:.2f}x" if kms and key in row else "-"
+        roof = f"{100 * k['roofline_fraction']:.1f}%" if "roofline_fraction" in k else "-"
+        ctx = k.get("contexts", [])
+        long = f"{ctx[-1]['ms_per_token']:.3f} (+{100 * k['context_growth']:.1f}%)" if len(ctx) > 1 else "-"
         print(f"| {shape} | {cell('hf_eager_ms')} | {cell('hf_compiled_ms')} | {cell('gptfast_ms')} | "
-              f"{f'{kms:.3f}' if kms else '-'} | {ratio} | {roof} | {pre} |")
+              f"{f'{kms:.3f}' if kms else '-'} | {ratio('hf_eager_ms')} | {ratio('gptfast_ms')} | {roof} | {long} |")
+    print(f"\nPrefill, {args.prefill_len} tokens, batch 1, bf16: ms (TFLOP/s = 2 x parameters x tokens / time)")
+    print("| shape | HF eager | gpt-fast style (eager prefill) | kiln | kiln vs HF eager |")
+    print("|---|---|---|---|---|")
+    for shape, row in results.items():
+        k = row.get("kiln", {})
+        params = k.get("parameters")
+        def pre(ms):
+            return f"{ms:.1f} ({2 * params * args.prefill_len / ms / 1e9:.0f})" if params and ms else (
+                f"{ms:.1f}" if ms else "-")
+        kp = k.get("prefill_ms")
+        hf = row.get("hf_eager_prefill_ms")
+        print(f"| {shape} | {pre(hf)} | {pre(row.get('gptfast_prefill_ms'))} | {pre(kp)} | "
+              f"{f'{hf / kp:.2f}x' if hf and kp else '-'} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
