@@ -72,6 +72,8 @@ void printStep(const fa::Artifact &artifact, const fa::Step *step, llvm::raw_ost
          << launch->grid()->Get(0);
       if (launch->scale() != fa::GridScale::fixed)
         os << " x " << fa::EnumNameGridScale(launch->scale());
+      if (launch->scale() == fa::GridScale::query_tiles)
+        os << "(" << launch->tile() << ")";
       os << ", block " << launch->block()->Get(0);
       if (launch->shared_bytes())
         os << ", shared " << launch->shared_bytes();
@@ -155,7 +157,8 @@ void kiln::printPlan(llvm::StringRef bytes, llvm::raw_ostream &os) {
 
   os << "kernels: " << artifact.kernels()->size() << "\n";
   for (auto [i, kernel] : llvm::enumerate(*artifact.kernels()))
-    os << "  k" << i << " " << kernel->name()->str() << " (" << kernel->location()->str() << ")\n";
+    os << "  k" << i << " " << kernel->name()->str() << " (" << kernel->location()->str() << ")"
+       << (kernel->programmatic() ? " programmatic" : "") << "\n";
   printStep(artifact, artifact.prefill(), os);
   printStep(artifact, artifact.decode(), os);
 }

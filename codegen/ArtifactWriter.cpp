@@ -66,7 +66,7 @@ fb::Offset<artifact::Step> writeStep(fb::FlatBufferBuilder &builder, llvm::Strin
       std::vector<uint32_t> grid = {launch->shape.grid, 1, 1};
       std::vector<uint32_t> block = {launch->shape.block, 1, 1};
       auto written = artifact::CreateLaunchDirect(builder, launch->kernel, &grid, launch->shape.scale,
-                                                  /*tile=*/0, &block, launch->shape.sharedBytes,
+                                                  launch->shape.tile, &block, launch->shape.sharedBytes,
                                                   &args);
       entries.push_back(artifact::CreateCommandEntry(builder, artifact::Command::Launch,
                                                      written.Union()));
@@ -121,7 +121,8 @@ std::string codegen::serializePlan(const Plan &plan) {
   std::vector<fb::Offset<artifact::Kernel>> kernels;
   for (const Kernel &kernel : plan.kernels)
     kernels.push_back(artifact::CreateKernelDirect(builder, kernel.name.c_str(),
-                                                   kernel.source.c_str(), kernel.location.c_str()));
+                                                   kernel.source.c_str(), kernel.location.c_str(),
+                                                   kernel.programmatic));
 
   auto prefill = writeStep(builder, "prefill", plan.prefill);
   auto decode = writeStep(builder, "decode", plan.decode);

@@ -5,7 +5,8 @@
 // every query token over its sequence's cached keys. Prefill uses a
 // flash-attention kernel (online softmax over key tiles); decode splits each
 // token's key range over blocks that each serve one kv head's whole query
-// group, and a second kernel combines the splits.
+// group, and the last split to finish combines them. In decode the first
+// part is usually fused into the packed-QKV GEMV (GemvKernels.cpp).
 //
 // Cache layout: [max_batch slots][max_seq_len][kv_heads][head_dim]; the key at
 // position s of sequence b is row s of slot step.slot[b].
@@ -16,6 +17,9 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <algorithm>
 
 #include <cmath>
 
@@ -27,20 +31,21 @@ namespace {
 
 constexpr int64_t kSharedLimit = 48 * 1024;
 constexpr int64_t kDecodeWarps = 4;
+// Query heads of one kv head a decode block serves, reading each K/V row
+// once for all of them. (One head a block halves the kernel's time at 128
+// positions but costs more at 4096 than it saves: bench/NOTES.md, section 4.)
 constexpr int64_t kMaxGroupHeadsPerBlock = 8;
+// The tensor-core prefill kernel: 4 warps of 32 query rows (two 16-row MMA
+// tiles, so that each key/value fragment read from shared memory feeds two
+// MMAs) and key tiles of 32 (with 64, head dim 128 spills); larger head dims
+// would not keep the output accumulators in registers (bench/NOTES.md §3).
+constexpr int64_t kMmaWarps = 4, kMmaRowTiles = 2, kMmaQueryTile = 16 * kMmaRowTiles * kMmaWarps;
+constexpr int64_t kMmaKeyTile = 32, kMmaMaxHeadDim = 128, kMmaBlocksPerSm = 2;
 
 /// The shape in a kernel name: h<heads>_kv<kv heads>_d<head dim>_<dtype>.
 std::string shapeSuffix(const AttentionParams &params) {
   return formatv("h{0}_kv{1}_d{2}_{3}", params.heads, params.kvHeads, params.headDim,
                  dtypeName(params.dtype));
-}
-
-/// `static __device__ const float <name>[] = {...};`
-std::string floatTable(llvm::StringRef name, llvm::ArrayRef<double> values) {
-  std::string text = formatv("static __device__ const float {0}[{1}] = {{", name, values.size());
-  for (auto [i, value] : llvm::enumerate(values))
-    text += (i % 4 == 0 ? "\n    " : " ") + floatLiteral(value) + (i + 1 < values.size() ? "," : "");
-  return text + "};\n";
 }
 
 /// Constants every attention kernel shares.
@@ -65,8 +70,13 @@ int64_t prefillQueryTile(const AttentionParams &params) {
   return 4;
 }
 
+/// Query heads one decode block serves: of its kv head's group, up to
+/// kMaxGroupHeadsPerBlock and as many as the warps' merge buffers in shared
+/// memory allow.
 int64_t decodeGroupHeads(const AttentionParams &params) {
-  return std::min(params.heads / params.kvHeads, kMaxGroupHeadsPerBlock);
+  int64_t mergeBytes = kDecodeWarps * (params.headDim + 2) * 4 + params.headDim * 4;
+  return std::max<int64_t>(1, std::min({params.heads / params.kvHeads, kMaxGroupHeadsPerBlock,
+                                        (kSharedLimit - 4096) / mergeBytes}));
 }
 
 /// ALiBi's slope table and bias statement, or nothing.
@@ -97,9 +107,11 @@ std::vector<double> codegen::alibiSlopes(int64_t heads) {
   return slopes;
 }
 
-KernelSpec codegen::ropeKvCacheKernel(const AttentionParams &params) {
+KernelSpec codegen::ropeKvCacheKernel(const AttentionParams &params, bool zeroCounters) {
   KernelSpec spec;
-  spec.name = (params.rope ? "rope_kv_cache_" : "kv_cache_write_") + shapeSuffix(params);
+  spec.programmatic = true;
+  spec.name = (params.rope ? "rope_kv_cache_" : "kv_cache_write_") + shapeSuffix(params) +
+              (zeroCounters ? "_decode" : "");
   spec.summary =
       params.rope
           ? formatv("tfm.attention, part 1: {0} RoPE on {1} of {2} dims of q and k in the packed "
@@ -143,8 +155,10 @@ KernelSpec codegen::ropeKvCacheKernel(const AttentionParams &params) {
 ${TABLE}
 // One block per token.
 extern "C" __global__ void ${NAME}(${T} *__restrict__ qkv, ${T} *__restrict__ k_cache,
-                                   ${T} *__restrict__ v_cache, kiln::StepState step) {
+                                   ${T} *__restrict__ v_cache, ${COUNTERS}kiln::StepState step) {
 ${CONSTANTS}
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();${ZERO_COUNTERS}
   const int token = blockIdx.x;
   const int position = step.positions[token];
   const int slot = step.slot[step.token_seq[token]];
@@ -163,6 +177,10 @@ ${ROTATE}
                               {"NAME", spec.name},
                               {"T", cudaTypeName(params.dtype).str()},
                               {"CONSTANTS", commonConstants(params)},
+                              {"COUNTERS", zeroCounters ? "int *__restrict__ counters, " : ""},
+                              {"ZERO_COUNTERS",
+                               zeroCounters ? zeroDecodeCounters(params, "counters", "gridDim.x")
+                                            : ""},
                               {"ROTATE", rotate}});
   return spec;
 }
@@ -184,7 +202,11 @@ std::string windowCondition(const AttentionParams &params) {
 
 } // namespace
 
-KernelSpec codegen::attentionPrefillKernel(const AttentionParams &params) {
+namespace {
+
+/// Prefill attention on CUDA cores, for f32 and head dims the tensor-core
+/// kernel does not take.
+KernelSpec cudaCorePrefillKernel(const AttentionParams &params) {
   int64_t queryTile = prefillQueryTile(params);
   int64_t queryTiles = ceilDiv(params.maxTokens, queryTile);
   KernelSpec spec;
@@ -337,46 +359,513 @@ ${CONSTANTS}
   return spec;
 }
 
+/// Prefill attention on tensor cores (f16/bf16, head dim a multiple of 16 up
+/// to kMmaMaxHeadDim), FlashAttention-2 style.
+KernelSpec tensorCorePrefillKernel(const AttentionParams &params) {
+  bool bf16 = params.dtype == DType::bf16;
+  KernelSpec spec;
+  spec.name = "attention_prefill_mma_" + shapeSuffix(params);
+  spec.summary = formatv("tfm.attention, part 2 (prefill): causal{0}{1} attention of each "
+                         "query over the cached keys on tensor cores, {2} queries per block, "
+                         "online softmax over tiles of {3} keys",
+                         params.window ? formatv(" sliding-window ({0})", params.window).str()
+                                       : std::string(),
+                         params.alibiSlopes.empty() ? "" : " ALiBi", kMmaQueryTile, kMmaKeyTile);
+  spec.launch.block = kMmaWarps * 32;
+  spec.launch.grid = static_cast<unsigned>(params.heads);
+  spec.launch.scale = GridScale::query_tiles;
+  spec.launch.tile = kMmaQueryTile;
+  // The query tile and two buffers each of key and value tiles, rows padded
+  // by 16 bytes: 68 KiB for head dim 128 (2 blocks per SM, as registers allow).
+  spec.launch.sharedBytes =
+      static_cast<unsigned>((kMmaQueryTile + 4 * kMmaKeyTile) * (params.headDim + 8) * 2);
+
+  std::string window = std::to_string(params.window);
+  spec.source = fillTemplate(R"cuda(
+${ALIBI}
+namespace ${NAME}_mma {
+${CONSTANTS}
+constexpr int kQueryTile = ${QUERY_TILE}, kKeyTile = ${KEY_TILE}, kMaxBatch = ${MAX_BATCH};
+constexpr int kRowTiles = ${ROW_TILES}; // 16-row MMA tiles per warp
+constexpr int kStride = kHeadDim + 8; // padded rows: ldmatrix's 8 rows hit distinct banks
+constexpr int kChunks = kHeadDim / 8; // 16-byte pieces of a row
+constexpr int kDimSteps = kHeadDim / 16, kDimTiles = kHeadDim / 8, kKeyTiles = kKeyTile / 8;
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kScaleLog2 = ${SCALE} * kLog2e;
+
+__device__ __forceinline__ uint32_t shared_address(const void *pointer) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
+}
+
+/// 16 bytes from global to shared memory without a trip through registers;
+/// zeros instead when !valid (the source must still be a valid address).
+__device__ __forceinline__ void copy16(T *to, const T *from, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared_address(to)),
+               "l"(from), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+/// Waits until at most `pending` of this thread's committed copy groups are in flight.
+template <int pending> __device__ __forceinline__ void wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
+}
+
+/// Four 8x8 matrices of 16-bit elements; lane i gives the address of row i % 8
+/// of matrix i / 8.
+__device__ __forceinline__ void load_matrices(uint32_t (&r)[4], const T *row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(row)));
+}
+__device__ __forceinline__ void load_matrices_transposed(uint32_t (&r)[4], const T *row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(row)));
+}
+
+/// c += a · b: a 16x16 row-major, b 16x8 column-major, float accumulators.
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                    uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${MMA_TYPE}.${MMA_TYPE}.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// Two floats as one fragment register: `lo` in the low 16 bits.
+__device__ __forceinline__ uint32_t pack(float lo, float hi) {
+  ${PAIR} pair = ${PACK}(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&pair);
+}
+
+/// Keys [k0, k0 + kKeyTile) and their values into shared tiles, zeros past
+/// key_end. Commits one copy group on every call (an empty one past the last
+/// tile), so that waits count groups uniformly.
+__device__ __forceinline__ void load_keys(T *k_to, T *v_to, const T *keys, const T *values,
+                                          int k0, int key_end) {
+  if (k0 < key_end)
+    for (int c = threadIdx.x; c < kKeyTile * kChunks; c += blockDim.x) {
+      const int j = c / kChunks, piece = c % kChunks;
+      const size_t at = (size_t)min(k0 + j, key_end - 1) * kKeyStride + piece * 8;
+      copy16(k_to + j * kStride + piece * 8, keys + at, k0 + j < key_end);
+      copy16(v_to + j * kStride + piece * 8, values + at, k0 + j < key_end);
+    }
+  commit();
+}
+
+/// One key tile for a warp's kRowTiles x 16 rows: scores, online softmax
+/// (base 2), then O += P·V. Query fragments come from shared memory each time
+/// (registers hold the accumulators). kMasked: some score of the tile may be
+/// invisible to some row.
+template <bool kMasked>
+__device__ __forceinline__ void attend(const T *q_rows, const T *k_tile, const T *v_tile,
+                                       float (&o)[kRowTiles][kDimTiles][4],
+                                       float (&m)[kRowTiles][2], float (&l)[kRowTiles][2],
+                                       const int (&pos)[kRowTiles][2], int k0, int key_end,
+                                       float alibi) {
+  const int lane = threadIdx.x & 31, pair_col = 2 * (lane & 3);
+  const float kNegInf = -__int_as_float(0x7f800000);
+  float s[kRowTiles][kKeyTiles][4];
+#pragma unroll
+  for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+      s[r][n][0] = s[r][n][1] = s[r][n][2] = s[r][n][3] = 0.f;
+#pragma unroll
+  for (int d = 0; d < kDimSteps; ++d) {
+    uint32_t q[kRowTiles][4];
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r)
+      load_matrices(q[r], q_rows + (r * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * kStride +
+                              d * 16 + 8 * (lane >> 4));
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; n += 2) {
+      uint32_t b[4];
+      load_matrices(b, k_tile + (n * 8 + (lane & 7) + 8 * (lane >> 4)) * kStride + d * 16 +
+                           8 * ((lane >> 3) & 1));
+#pragma unroll
+      for (int r = 0; r < kRowTiles; ++r) {
+        mma(s[r][n], q[r], b[0], b[1]);
+        mma(s[r][n + 1], q[r], b[2], b[3]);
+      }
+    }
+  }
+
+#pragma unroll
+  for (int r = 0; r < kRowTiles; ++r) {
+    float base[2] = {kNegInf, kNegInf}, alpha[2];
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e >> 1, key = k0 + n * 8 + pair_col + (e & 1);
+        float x = s[r][n][e] * kScaleLog2${ALIBI_TERM};
+        if (kMasked)
+          x = key < key_end && key <= pos[r][h]${WINDOW_VISIBLE} ? x : kNegInf;
+        s[r][n][e] = x;
+        base[h] = fmaxf(base[h], x);
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      base[h] = fmaxf(base[h], __shfl_xor_sync(0xffffffffu, base[h], 1));
+      base[h] = fmaxf(base[h], __shfl_xor_sync(0xffffffffu, base[h], 2));
+      const float m_new = fmaxf(m[r][h], base[h]);
+      // A row that has seen no key keeps max -inf; exponents are taken from 0
+      // instead, so that they give 0 rather than NaN.
+      base[h] = m_new == kNegInf ? 0.f : m_new;
+      alpha[h] = exp2f(m[r][h] - base[h]);
+      m[r][h] = m_new;
+      l[r][h] *= alpha[h];
+    }
+#pragma unroll
+    for (int n = 0; n < kKeyTiles; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[r][n][e] = exp2f(s[r][n][e] - base[e >> 1]);
+        l[r][e >> 1] += s[r][n][e]; // this thread's part of the row sum
+      }
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        o[r][t][e] *= alpha[e >> 1];
+  }
+
+  // The score accumulators of key tiles 2j and 2j + 1 are P's A fragment.
+#pragma unroll
+  for (int j = 0; j < kKeyTile / 16; ++j) {
+    uint32_t p[kRowTiles][4];
+#pragma unroll
+    for (int r = 0; r < kRowTiles; ++r) {
+      p[r][0] = pack(s[r][2 * j][0], s[r][2 * j][1]);
+      p[r][1] = pack(s[r][2 * j][2], s[r][2 * j][3]);
+      p[r][2] = pack(s[r][2 * j + 1][0], s[r][2 * j + 1][1]);
+      p[r][3] = pack(s[r][2 * j + 1][2], s[r][2 * j + 1][3]);
+    }
+#pragma unroll
+    for (int t = 0; t < kDimTiles; t += 2) {
+      uint32_t b[4];
+      load_matrices_transposed(b, v_tile + (j * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * kStride +
+                                      t * 8 + 8 * (lane >> 4));
+#pragma unroll
+      for (int r = 0; r < kRowTiles; ++r) {
+        mma(o[r][t], p[r], b[0], b[1]);
+        mma(o[r][t + 1], p[r], b[2], b[3]);
+      }
+    }
+  }
+}
+
+} // namespace ${NAME}_mma
+
+// grid.x = heads x sequences x query tiles (the runtime's query_tiles scale: as
+// many tiles of ${QUERY_TILE} queries as the longest sequence needs). Block (tile,
+// sequence, head) attends up to ${QUERY_TILE} query tokens of one head, the tiles
+// with the most keys first; each of the 4 warps owns kRowTiles x 16 rows. Key
+// and value tiles of ${KEY_TILE} rows stream through shared memory with cp.async,
+// one tile ahead; S = Q·Kᵀ and O += P·V run on tensor cores (mma.sync
+// m16n8k16, float accumulators) and the softmax is online, in registers.
+// Fragment layout: in each 16-row tile, lane holds rows lane / 4 and
+// lane / 4 + 8, columns 2 (lane % 4) and the next of each 8-column tile.
+extern "C" __global__ void __launch_bounds__(${THREADS}, ${BLOCKS_PER_SM})
+${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
+        const ${T} *__restrict__ v_cache, ${T} *__restrict__ out, kiln::StepState step) {
+  using namespace ${NAME}_mma;
+  extern __shared__ uint4 ${NAME}_shared[];
+  T *q_tile = reinterpret_cast<T *>(${NAME}_shared);
+  T *k_tiles = q_tile + kQueryTile * kStride; // two buffers of kKeyTile rows
+  T *v_tiles = k_tiles + 2 * kKeyTile * kStride;
+  __shared__ int first_pos, last_pos;
+
+  // The step's sequences: query_start stays at the total past the last one.
+  const int total = step.query_start[kMaxBatch];
+  int lo = 1, hi = kMaxBatch;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (step.query_start[mid] >= total)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  const int sequences = lo;
+  const int tiles = gridDim.x / (kHeads * sequences);
+  const int head = blockIdx.x % kHeads;
+  const int sequence = blockIdx.x / kHeads % sequences;
+  const int tile = tiles - 1 - blockIdx.x / (kHeads * sequences);
+  const int q_begin = step.query_start[sequence] + tile * kQueryTile;
+  const int q_count = min(kQueryTile, step.query_start[sequence + 1] - q_begin);
+  if (q_count <= 0)
+    return;
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warp_row = warp * 16 * kRowTiles, pair_col = 2 * (lane & 3);
+  // Positions of this thread's rows warp_row + 16 r + lane / 4 + 8 h; -1 for
+  // padding rows, which see no key.
+  int pos[kRowTiles][2];
+#pragma unroll
+  for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = warp_row + 16 * r + (lane >> 2) + 8 * h;
+      pos[r][h] = row < q_count ? step.positions[q_begin + row] : -1;
+    }
+  if (threadIdx.x == 0) {
+    first_pos = 0x7fffffff;
+    last_pos = -1;
+  }
+  __syncthreads();
+  if ((lane & 3) == 0)
+    for (int r = 0; r < kRowTiles; ++r)
+      for (int h = 0; h < 2; ++h)
+        if (pos[r][h] >= 0) {
+          atomicMin(&first_pos, pos[r][h]);
+          atomicMax(&last_pos, pos[r][h]);
+        }
+  __syncthreads();
+  const int first = first_pos, last = last_pos;
+  const int key_end = min(step.kv_len[sequence], last + 1);
+  const int key_begin = ${KEY_BEGIN};
+  const size_t cache_base =
+      (size_t)step.slot[sequence] * kMaxSeqLen * kKeyStride + (head / kGroup) * kHeadDim;
+  const T *keys = k_cache + cache_base;
+  const T *values = v_cache + cache_base;
+
+  // The query tile and the first key/value tile, in flight together.
+  const T *q_rows = qkv + (size_t)q_begin * kRow + head * kHeadDim;
+  for (int c = threadIdx.x; c < kQueryTile * kChunks; c += blockDim.x) {
+    const int r = c / kChunks, piece = c % kChunks;
+    copy16(q_tile + r * kStride + piece * 8, q_rows + (size_t)min(r, q_count - 1) * kRow + piece * 8,
+           r < q_count);
+  }
+  commit();
+  load_keys(k_tiles, v_tiles, keys, values, key_begin, key_end);
+
+  const float kNegInf = -__int_as_float(0x7f800000);
+  float o[kRowTiles][kDimTiles][4], m[kRowTiles][2], l[kRowTiles][2];
+#pragma unroll
+  for (int r = 0; r < kRowTiles; ++r) {
+    m[r][0] = m[r][1] = kNegInf;
+    l[r][0] = l[r][1] = 0.f;
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t)
+      o[r][t][0] = o[r][t][1] = o[r][t][2] = o[r][t][3] = 0.f;
+  }
+  const float alibi = ${ALIBI_SLOPE};
+  const T *warp_q = q_tile + warp_row * kStride;
+
+  for (int k0 = key_begin, buffer = 0; k0 < key_end; k0 += kKeyTile, buffer ^= 1) {
+    const int next = (buffer ^ 1) * kKeyTile * kStride, here = buffer * kKeyTile * kStride;
+    load_keys(k_tiles + next, v_tiles + next, keys, values, k0 + kKeyTile, key_end);
+    wait<1>(); // all but the tile just asked for: this one (and the query tile)
+    __syncthreads();
+    if (k0 + kKeyTile - 1 > first || k0 + kKeyTile > key_end${WINDOW_MASKED})
+      attend<true>(warp_q, k_tiles + here, v_tiles + here, o, m, l, pos, k0, key_end, alibi);
+    else
+      attend<false>(warp_q, k_tiles + here, v_tiles + here, o, m, l, pos, k0, key_end, alibi);
+    __syncthreads(); // the buffer is refilled next iteration
+  }
+
+#pragma unroll
+  for (int r = 0; r < kRowTiles; ++r)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      l[r][h] += __shfl_xor_sync(0xffffffffu, l[r][h], 1);
+      l[r][h] += __shfl_xor_sync(0xffffffffu, l[r][h], 2);
+      const int row = warp_row + 16 * r + (lane >> 2) + 8 * h;
+      if (row >= q_count)
+        continue;
+      const float inv = l[r][h] > 0.f ? 1.f / l[r][h] : 0.f;
+      T *dst = out + (size_t)(q_begin + row) * kHeads * kHeadDim + head * kHeadDim + pair_col;
+#pragma unroll
+      for (int t = 0; t < kDimTiles; ++t)
+        *reinterpret_cast<uint32_t *>(dst + t * 8) =
+            pack(o[r][t][2 * h] * inv, o[r][t][2 * h + 1] * inv);
+    }
+}
+)cuda",
+                             {{"ALIBI", alibiTable(params, spec.name)},
+                              {"NAME", spec.name},
+                              {"T", cudaTypeName(params.dtype).str()},
+                              {"MMA_TYPE", bf16 ? "bf16" : "f16"},
+                              {"PAIR", bf16 ? "__nv_bfloat162" : "__half2"},
+                              {"PACK", bf16 ? "__floats2bfloat162_rn" : "__floats2half2_rn"},
+                              {"THREADS", std::to_string(spec.launch.block)},
+                              {"BLOCKS_PER_SM", std::to_string(kMmaBlocksPerSm)},
+                              {"ROW_TILES", std::to_string(kMmaRowTiles)},
+                              {"CONSTANTS", commonConstants(params)},
+                              {"QUERY_TILE", std::to_string(kMmaQueryTile)},
+                              {"KEY_TILE", std::to_string(kMmaKeyTile)},
+                              {"MAX_BATCH", std::to_string(params.maxBatch)},
+                              {"SCALE", floatLiteral(params.scale)},
+                              {"KEY_BEGIN", params.window > 0
+                                                ? "max(0, first - " + window +
+                                                      " + 1) / kKeyTile * kKeyTile"
+                                                : std::string("0")},
+                              {"ALIBI_SLOPE", params.alibiSlopes.empty()
+                                                  ? std::string("0.f")
+                                                  : spec.name + "_alibi_slopes[head] * kLog2e"},
+                              {"ALIBI_TERM", params.alibiSlopes.empty()
+                                                 ? std::string()
+                                                 : " + alibi * (float)(key - pos[r][h])"},
+                              {"WINDOW_VISIBLE", params.window > 0
+                                                     ? " && key > pos[r][h] - " + window
+                                                     : std::string()},
+                              {"WINDOW_MASKED", params.window > 0 ? " || k0 <= last - " + window
+                                                                  : std::string()}});
+  return spec;
+}
+} // namespace
+
+KernelSpec codegen::attentionPrefillKernel(const AttentionParams &params) {
+  bool tensorCores = (params.dtype == DType::bf16 || params.dtype == DType::f16) &&
+                     params.headDim % 16 == 0 && params.headDim <= kMmaMaxHeadDim;
+  return tensorCores ? tensorCorePrefillKernel(params) : cudaCorePrefillKernel(params);
+}
+
+int64_t codegen::chooseDecodeSplits(const AttentionParams &params) {
+  // About two blocks per SM of an H100 (132) at the longest context, at
+  // least 64 keys each there; a short context leaves most splits empty.
+  int64_t blocksPerSplit = params.kvHeads * decodeHeadGroups(params);
+  return std::clamp<int64_t>(ceilDiv(2 * 132, blocksPerSplit), 1,
+                             std::min<int64_t>(ceilDiv(params.maxSeqLen, 64), 64));
+}
+
+int64_t codegen::decodeHeadGroups(const AttentionParams &params) {
+  return ceilDiv(params.heads / params.kvHeads, decodeGroupHeads(params));
+}
+
 int64_t codegen::decodePartialFloatsPerToken(const AttentionParams &params) {
-  return params.heads * params.decodeSplits * (params.headDim + 2);
+  return params.decodeSplits > 1 ? params.heads * params.decodeSplits * (params.headDim + 2) : 0;
+}
+
+int64_t codegen::decodeCountersPerToken(const AttentionParams &params) {
+  return params.decodeSplits > 1 ? params.kvHeads * decodeHeadGroups(params) : 0;
+}
+
+std::string codegen::zeroDecodeCounters(const AttentionParams &params, llvm::StringRef counters,
+                                        llvm::StringRef tokens) {
+  return formatv(R"cuda(
+  // The decode attention's counters of finished splits start at zero.
+  if (blockIdx.x == 0)
+    for (int i = threadIdx.x; i < ({0}) * {1}; i += blockDim.x)
+      {2}[i] = 0;)cuda",
+                 tokens, decodeCountersPerToken(params), counters)
+      .str();
 }
 
 KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   int64_t groupHeads = decodeGroupHeads(params);
-  int64_t headGroups = ceilDiv(params.heads / params.kvHeads, groupHeads);
+  int64_t headGroups = decodeHeadGroups(params);
+  int64_t splits = params.decodeSplits;
+  // 16-byte vectors of a key or value row when the head dim allows.
   int64_t width = vectorWidth(params.dtype, params.headDim);
+  int64_t chunks = params.headDim / width;
+  int64_t lanesPerKey = std::min<int64_t>(32, llvm::PowerOf2Ceil(chunks));
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = "attention_decode_" + shapeSuffix(params);
   spec.summary = formatv("tfm.attention, part 2 (decode): causal{0}{1} attention of each token, "
-                         "its key range split {2} ways; a block serves {3} query head(s) of "
+                         "its key range split {2} ways{3}; a block serves {4} query head(s) of "
                          "one kv head",
                          params.window ? formatv(" sliding-window ({0})", params.window).str()
                                        : std::string(),
-                         params.alibiSlopes.empty() ? "" : " ALiBi", params.decodeSplits,
-                         groupHeads);
+                         params.alibiSlopes.empty() ? "" : " ALiBi", splits,
+                         splits > 1 ? ", combined by the last split to finish" : "", groupHeads);
   spec.launch.block = kDecodeWarps * 32;
-  spec.launch.grid = static_cast<unsigned>(params.kvHeads * headGroups * params.decodeSplits);
+  spec.launch.grid = static_cast<unsigned>(params.kvHeads * headGroups * splits);
   spec.launch.scale = GridScale::tokens;
+
+  // The merged state of the block's warps is the result when the block was
+  // the only split with keys.
+  std::string writeOut = R"cuda(
+    for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
+      const int g = i / kHeadDim, d = i % kHeadDim;
+      float m_all = kNegInf, l_all = 0.f, a_all = 0.f;
+      merge_warps(g, d, m_all, l_all, a_all);
+      out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] =
+          kiln::from_float<T>(l_all > 0.f ? a_all / l_all : 0.f);
+    })cuda";
+  std::string finish;
+  if (splits == 1)
+    finish = "  {" + writeOut + "\n  }\n";
+  else
+    finish = "  if (splits_used == 1) {" + writeOut + R"cuda(
+    return;
+  }
+  // Write this split's (max, sum, acc) per head; the last split of the
+  // (token, kv head, group) to finish combines them all.
+  for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
+    const int g = i / kHeadDim, d = i % kHeadDim;
+    float m_all = kNegInf, l_all = 0.f, a_all = 0.f;
+    merge_warps(g, d, m_all, l_all, a_all);
+    float *dst = partial + (((size_t)token * kHeads + head0 + g) * kSplits + split) * kPartial;
+    if (d == 0) {
+      dst[0] = m_all;
+      dst[1] = l_all;
+    }
+    dst[2 + d] = a_all;
+  }
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0)
+    last = atomicAdd(&counters[blockIdx.x / kSplits], 1) == splits_used - 1;
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  // A warp per head: weights of the splits by lanes, then dims by lanes. The
+  // partials are read from L2 (__ldcg): other SMs wrote them.
+  for (int g = warp; g < heads_here; g += kWarps) {
+    const float *p = partial + ((size_t)token * kHeads + head0 + g) * kSplits * kPartial;
+    float m_all = kNegInf;
+    for (int s = lane; s < splits_used; s += 32)
+      m_all = fmaxf(m_all, __ldcg(p + s * kPartial));
+    m_all = kiln::warp_max(m_all);
+    float l_all = 0.f;
+    for (int s = lane; s < splits_used; s += 32) {
+      const float m = __ldcg(p + s * kPartial);
+      split_weight[warp][s] = m == kNegInf ? 0.f : expf(m - m_all);
+      l_all += split_weight[warp][s] * __ldcg(p + s * kPartial + 1);
+    }
+    l_all = kiln::warp_sum(l_all);
+    __syncwarp();
+    const float inv = l_all > 0.f ? 1.f / l_all : 0.f;
+    for (int d = lane; d < kHeadDim; d += 32) {
+      float a = 0.f;
+#pragma unroll 8
+      for (int s = 0; s < splits_used; ++s)
+        a += split_weight[warp][s] * __ldcg(p + s * kPartial + 2 + d);
+      out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(a * inv);
+    }
+    __syncwarp();
+  }
+)cuda";
 
   spec.source = fillTemplate(R"cuda(
 ${ALIBI}
-// grid.x = tokens x ${KV_HEADS} kv heads x ${HEAD_GROUPS} head group(s) x ${SPLITS} splits.
+// grid.x = tokens x ${KV_HEADS} kv heads x ${HEAD_GROUPS} head group(s) x ${SPLITS} split(s).
 // Block (token, kv head, group, split) attends the group's query heads over
-// its split of the token's visible keys: warps take tiles of 32 keys, a lane
-// one key of a tile for scores and dims lane + 32 i for p · V. It writes
-// (max, sum, acc[head_dim]) per head to partial[token][head][split].
+// its split of the token's visible keys, reading each key and value row once
+// for all of them: warps take tiles of 32 keys; for scores a lane takes one
+// key, for p · V ${LANES} lanes share a value row, ${WIDTH} dims each.
 extern "C" __global__ void __launch_bounds__(${THREADS})
 ${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
-        const ${T} *__restrict__ v_cache, float *__restrict__ partial, kiln::StepState step) {
+        const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
+        kiln::StepState step) {
 ${CONSTANTS}
   constexpr int kGroupHeads = ${GROUP_HEADS}, kHeadGroups = ${HEAD_GROUPS}, kSplits = ${SPLITS};
-  constexpr int kWarps = ${WARPS}, kVec = ${VEC}, kDimsPerLane = (kHeadDim + 31) / 32;
-  constexpr int kPartial = kHeadDim + 2;
+  constexpr int kWarps = ${WARPS}, kVec = ${WIDTH}, kPartial = kHeadDim + 2;
+  // p · V: kLanes lanes per value row, kKeysPerStep rows per step of a warp.
+  constexpr int kChunks = kHeadDim / kVec, kLanes = ${LANES}, kKeysPerStep = 32 / kLanes;
+  constexpr int kChunksPerLane = (kChunks + kLanes - 1) / kLanes;
   constexpr float kScale = ${SCALE};
   const float kNegInf = -__int_as_float(0x7f800000);
   __shared__ float q[kGroupHeads][kHeadDim];
-  __shared__ float merge[kWarps][kGroupHeads][kPartial];
+  __shared__ float merge[kWarps][kGroupHeads][kPartial];${SPLIT_SHARED}
+  kiln::launch_dependents();
 
+  // The step state was written before the step: read it while the previous
+  // kernel finishes.
   const int token = blockIdx.x / (kKvHeads * kHeadGroups * kSplits);
   const int split = blockIdx.x % kSplits;
   const int head_group = blockIdx.x / kSplits % kHeadGroups;
@@ -387,12 +876,16 @@ ${CONSTANTS}
   const int pos = step.positions[token];
   const int key_end = min(step.kv_len[sequence], pos + 1);
   const int key_begin = ${KEY_BEGIN};
-  const int chunk = ((key_end - key_begin + kSplits - 1) / kSplits + 31) / 32 * 32;
+  // Splits of whole 32-key tiles, at least a tile for each warp: a short
+  // context leaves the last splits without keys (those blocks return at
+  // once), and one of up to kWarps tiles needs no combine.
+  const int chunk = max(kWarps * 32, ((key_end - key_begin + kSplits - 1) / kSplits + 31) / 32 * 32);
   const int begin = key_begin + split * chunk;
   const int end = min(key_end, begin + chunk);
   const size_t cache_base = (size_t)step.slot[sequence] * kMaxSeqLen * kKeyStride + kv_head * kHeadDim;
   const T *keys = k_cache + cache_base;
   const T *values = v_cache + cache_base;
+  kiln::wait_for_previous_grids();${RETURN_IF_UNUSED}
 
   for (int i = threadIdx.x; i < kGroupHeads * kHeadDim; i += blockDim.x) {
     const int g = i / kHeadDim, d = i % kHeadDim;
@@ -403,13 +896,17 @@ ${CONSTANTS}
   __syncthreads();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  float m[kGroupHeads], l[kGroupHeads], acc[kGroupHeads][kDimsPerLane];
+  const int row_in_step = lane / kLanes, lane_chunk = lane % kLanes;
+  float m[kGroupHeads], l[kGroupHeads], acc[kGroupHeads][kChunksPerLane][kVec];
 #pragma unroll
   for (int g = 0; g < kGroupHeads; ++g) {
     m[g] = kNegInf;
     l[g] = 0.f;
-    for (int i = 0; i < kDimsPerLane; ++i)
-      acc[g][i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < kChunksPerLane; ++c)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e)
+        acc[g][c][e] = 0.f;
   }
 
   for (int k0 = begin + warp * 32; k0 < end; k0 += kWarps * 32) {
@@ -421,11 +918,13 @@ ${CONSTANTS}
       s[g] = 0.f;
     if (visible) {
       const T *k_row = keys + (size_t)key * kKeyStride;
+#pragma unroll
       for (int d = 0; d < kHeadDim; d += kVec) {
         float kv[kVec];
         ${LOAD_K}
 #pragma unroll
         for (int g = 0; g < kGroupHeads; ++g)
+#pragma unroll
           for (int e = 0; e < kVec; ++e)
             s[g] += q[g][d + e] * kv[e];
       }
@@ -439,123 +938,114 @@ ${CONSTANTS}
       const float alpha = m_new == kNegInf ? 1.f : expf(m[g] - m_new);
       p[g] = visible ? expf(score - m_new) : 0.f;
       l[g] = l[g] * alpha + kiln::warp_sum(p[g]);
-      for (int i = 0; i < kDimsPerLane; ++i)
-        acc[g][i] *= alpha;
+#pragma unroll
+      for (int c = 0; c < kChunksPerLane; ++c)
+#pragma unroll
+        for (int e = 0; e < kVec; ++e)
+          acc[g][c][e] *= alpha;
       m[g] = m_new;
     }
+    // p · V: kKeysPerStep value rows per step, each read by kLanes lanes.
     const int keys_here = min(32, end - k0);
-    for (int j = 0; j < keys_here; ++j) {
-      float v[kDimsPerLane];
-      for (int i = 0; i < kDimsPerLane; ++i) {
-        const int d = lane + 32 * i;
-        v[i] = d < kHeadDim ? kiln::to_float(values[(size_t)(k0 + j) * kKeyStride + d]) : 0.f;
+#pragma unroll 8
+    for (int j = 0; j < 32; j += kKeysPerStep) {
+      const int row = j + row_in_step;
+      float v[kChunksPerLane][kVec];
+#pragma unroll
+      for (int c = 0; c < kChunksPerLane; ++c) {
+        const int d = (lane_chunk + c * kLanes) * kVec;
+        if (row < keys_here && d < kHeadDim) {
+          ${LOAD_V}
+        } else {
+#pragma unroll
+          for (int e = 0; e < kVec; ++e)
+            v[c][e] = 0.f;
+        }
       }
 #pragma unroll
       for (int g = 0; g < kGroupHeads; ++g) {
-        const float pj = __shfl_sync(0xffffffffu, p[g], j);
-        for (int i = 0; i < kDimsPerLane; ++i)
-          acc[g][i] += pj * v[i];
+        const float pj = __shfl_sync(0xffffffffu, p[g], row);
+#pragma unroll
+        for (int c = 0; c < kChunksPerLane; ++c)
+#pragma unroll
+          for (int e = 0; e < kVec; ++e)
+            acc[g][c][e] += pj * v[c][e];
       }
     }
   }
 
-  // Merge the warps' states, then write this split's partial result.
+  // Sum the lanes that shared value rows, then merge the warps' states.
 #pragma unroll
   for (int g = 0; g < kGroupHeads; ++g) {
+#pragma unroll
+    for (int c = 0; c < kChunksPerLane; ++c)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e)
+#pragma unroll
+        for (int offset = kLanes; offset < 32; offset *= 2)
+          acc[g][c][e] += __shfl_xor_sync(0xffffffffu, acc[g][c][e], offset);
     if (lane == 0) {
       merge[warp][g][0] = m[g];
       merge[warp][g][1] = l[g];
     }
-    for (int i = 0; i < kDimsPerLane; ++i) {
-      const int d = lane + 32 * i;
-      if (d < kHeadDim)
-        merge[warp][g][2 + d] = acc[g][i];
-    }
+    if (row_in_step == 0)
+#pragma unroll
+      for (int c = 0; c < kChunksPerLane; ++c) {
+        const int d = (lane_chunk + c * kLanes) * kVec;
+        if (d < kHeadDim)
+#pragma unroll
+          for (int e = 0; e < kVec; ++e)
+            merge[warp][g][2 + d + e] = acc[g][c][e];
+      }
   }
   __syncthreads();
-  for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
-    const int g = i / kHeadDim, d = i % kHeadDim;
-    float m_all = kNegInf;
+  auto merge_warps = [&](int g, int d, float &m_all, float &l_all, float &a_all) {
     for (int w = 0; w < kWarps; ++w)
       m_all = fmaxf(m_all, merge[w][g][0]);
-    float l_all = 0.f, a_all = 0.f;
     for (int w = 0; w < kWarps; ++w) {
       const float weight = merge[w][g][0] == kNegInf ? 0.f : expf(merge[w][g][0] - m_all);
       l_all += merge[w][g][1] * weight;
       a_all += merge[w][g][2 + d] * weight;
     }
-    float *dst = partial + (((size_t)token * kHeads + head0 + g) * kSplits + split) * kPartial;
-    if (d == 0) {
-      dst[0] = m_all;
-      dst[1] = l_all;
-    }
-    dst[2 + d] = a_all;
-  }
-}
+  };
+${FINISH}}
 )cuda",
                              {{"ALIBI", alibiTable(params, spec.name)},
                               {"NAME", spec.name},
                               {"T", cudaTypeName(params.dtype).str()},
                               {"THREADS", std::to_string(spec.launch.block)},
+                              {"PARTIAL_PARAMS",
+                               splits > 1 ? "float *__restrict__ partial, int *__restrict__ counters, "
+                                          : ""},
                               {"CONSTANTS", commonConstants(params)},
                               {"KV_HEADS", std::to_string(params.kvHeads)},
                               {"GROUP_HEADS", std::to_string(groupHeads)},
                               {"HEAD_GROUPS", std::to_string(headGroups)},
-                              {"SPLITS", std::to_string(params.decodeSplits)},
+                              {"SPLITS", std::to_string(splits)},
                               {"WARPS", std::to_string(kDecodeWarps)},
-                              {"VEC", std::to_string(width)},
+                              {"WIDTH", std::to_string(width)},
+                              {"LANES", std::to_string(lanesPerKey)},
                               {"SCALE", floatLiteral(params.scale)},
                               {"KEY_BEGIN", params.window > 0
                                                 ? formatv("max(0, pos - {0} + 1)", params.window)
                                                       .str()
                                                 : "0"},
                               {"LOAD_K", loadFloats("kv", "k_row + d", width)},
+                              {"LOAD_V", loadFloats("v[c]", "values + (size_t)(k0 + row) * kKeyStride + d",
+                                                    width)},
                               {"ADJUST", params.alibiSlopes.empty()
                                              ? std::string()
                                              : formatv("s[g] += {0}_alibi_slopes[min(head0 + g, "
                                                        "kHeads - 1)] * (float)(key - pos);",
                                                        spec.name)
-                                                   .str()}});
-  return spec;
-}
-
-KernelSpec codegen::attentionCombineKernel(const AttentionParams &params) {
-  KernelSpec spec;
-  spec.name = formatv("attention_combine_h{0}_d{1}_s{2}_{3}", params.heads, params.headDim,
-                      params.decodeSplits, dtypeName(params.dtype));
-  spec.summary = formatv("tfm.attention, part 3 (decode): combines {0} split results per head",
-                         params.decodeSplits);
-  spec.launch.block = threadsFor(params.headDim, 256);
-  spec.launch.grid = static_cast<unsigned>(params.heads);
-  spec.launch.scale = GridScale::tokens;
-  spec.source = fillTemplate(R"cuda(
-// One block per (token, head).
-extern "C" __global__ void ${NAME}(const float *__restrict__ partial, ${T} *__restrict__ out) {
-  constexpr int kHeads = ${HEADS}, kHeadDim = ${HEAD_DIM}, kSplits = ${SPLITS};
-  constexpr int kPartial = kHeadDim + 2;
-  const float kNegInf = -__int_as_float(0x7f800000);
-  const int token = blockIdx.x / kHeads, head = blockIdx.x % kHeads;
-  const float *p = partial + ((size_t)token * kHeads + head) * kSplits * kPartial;
-  float m_all = kNegInf;
-  for (int s = 0; s < kSplits; ++s)
-    m_all = fmaxf(m_all, p[s * kPartial]);
-  float l_all = 0.f;
-  for (int s = 0; s < kSplits; ++s)
-    l_all += p[s * kPartial] == kNegInf ? 0.f : p[s * kPartial + 1] * expf(p[s * kPartial] - m_all);
-  const float inv = l_all > 0.f ? 1.f / l_all : 0.f;
-  for (int d = threadIdx.x; d < kHeadDim; d += blockDim.x) {
-    float a = 0.f;
-    for (int s = 0; s < kSplits; ++s)
-      if (p[s * kPartial] != kNegInf)
-        a += p[s * kPartial + 2 + d] * expf(p[s * kPartial] - m_all);
-    out[(size_t)token * kHeads * kHeadDim + head * kHeadDim + d] = kiln::from_float<${T}>(a * inv);
-  }
-}
-)cuda",
-                             {{"NAME", spec.name},
-                              {"T", cudaTypeName(params.dtype).str()},
-                              {"HEADS", std::to_string(params.heads)},
-                              {"HEAD_DIM", std::to_string(params.headDim)},
-                              {"SPLITS", std::to_string(params.decodeSplits)}});
+                                                   .str()},
+                              {"SPLIT_SHARED", splits > 1 ? "\n  __shared__ float split_weight[kWarps][kSplits];"
+                                                            "\n  __shared__ bool last;"
+                                                          : ""},
+                              {"RETURN_IF_UNUSED",
+                               splits > 1 ? "\n  const int splits_used = (key_end - key_begin + chunk - 1) / chunk;"
+                                            "\n  if (split >= splits_used)\n    return;"
+                                          : ""},
+                              {"FINISH", finish}});
   return spec;
 }

@@ -215,9 +215,6 @@ static FailureOr<Plan> buildPlan(ModuleOp module, const CodegenOptions &options)
   KernelLibrary kernels;
   WeightProgram weights;
   LoweringContext context{forward, options, plan, kernels, weights, lmHead};
-  // Split a decode token's keys so that long contexts fill the GPU; short
-  // ones need no combine of many splits.
-  context.decodeSplits = std::clamp<int64_t>(ceilDiv(plan.model.maxSeqLen, 128), 1, 16);
   StepLowering prefill(context, StepKind::prefill), decode(context, StepKind::decode);
   if (failed(prefill.run()) || failed(decode.run()))
     return failure();

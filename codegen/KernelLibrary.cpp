@@ -4,6 +4,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
@@ -51,6 +52,7 @@ std::vector<Kernel> KernelLibrary::finish() const {
     Kernel kernel;
     kernel.name = entry.spec.name;
     kernel.location = locations;
+    kernel.programmatic = entry.spec.programmatic;
     kernel.source = "// " + entry.spec.name + ": " + entry.spec.summary + "\n// IR: " + locations +
                     "\n" + entry.spec.source;
     kernels.push_back(std::move(kernel));
@@ -76,6 +78,14 @@ std::string codegen::fillTemplate(llvm::StringRef text,
   }
   result += text;
   return result;
+}
+
+std::string codegen::floatTable(llvm::StringRef name, llvm::ArrayRef<double> values) {
+  std::string text =
+      llvm::formatv("static __device__ const float {0}[{1}] = {{", name, values.size()).str();
+  for (auto [i, value] : llvm::enumerate(values))
+    text += (i % 4 == 0 ? "\n    " : " ") + floatLiteral(value) + (i + 1 < values.size() ? "," : "");
+  return text + "};\n";
 }
 
 std::string codegen::floatLiteral(double value) {

@@ -15,6 +15,7 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,10 @@ struct KernelSpec {
   std::string summary;
   std::string source;
   LaunchShape launch;
+  /// The source calls kiln::wait_for_previous_grids() before it reads what
+  /// earlier commands wrote or writes anything (see prelude.cuh): the runtime
+  /// may launch it with programmatic dependent launch.
+  bool programmatic = false;
 };
 
 /// Collects kernels, one entry per distinct source.
@@ -52,6 +57,8 @@ std::string fillTemplate(llvm::StringRef text,
                          llvm::ArrayRef<std::pair<llvm::StringRef, std::string>> values);
 /// A float literal that reads back to the same float: "1.00000001e-05f".
 std::string floatLiteral(double value);
+/// `static __device__ const float <name>[] = {...};`
+std::string floatTable(llvm::StringRef name, llvm::ArrayRef<double> values);
 /// Elements per 16-byte vector of `dtype` when `extent` is a multiple, else 1.
 int64_t vectorWidth(DType dtype, int64_t extent);
 /// Code reading `width` elements (1, or one 16-byte vector) at `pointer` into
@@ -120,6 +127,24 @@ struct CopySegment {
 KernelSpec copyKernel(llvm::StringRef what, int64_t size, unsigned numSources,
                       llvm::ArrayRef<CopySegment> segments, DType dtype);
 
+//===--- Attention ---------------------------------------------------------===//
+
+struct AttentionParams {
+  int64_t heads = 0, kvHeads = 0, headDim = 0;
+  double scale = 1.0;
+  int64_t window = 0;            ///< 0: none
+  std::vector<double> alibiSlopes; ///< empty: no ALiBi
+  int64_t maxSeqLen = 0, maxTokens = 0, maxBatch = 1;
+  DType dtype = DType::f32;
+  /// RoPE: the angle of pair j at position p is p * invFreq[j].
+  bool rope = false;
+  bool ropeGptj = false;
+  int64_t rotaryDim = 0;
+  std::vector<double> invFreq;
+  /// Decode: how many splits of the key range per (token, kv head).
+  int64_t decodeSplits = 1;
+};
+
 //===--- GEMV: decode linears and the LM head --------------------------------===//
 
 struct GemvParams {
@@ -133,40 +158,57 @@ struct GemvParams {
   bool lastTokens = false;
   DType dtype = DType::f32;
   int64_t maxBatch = 1;
+  /// A norm fused into its consumer (decode): each block normalizes the
+  /// input rows into shared memory first (norm->size == k). With
+  /// norm->residual the input is input + residual, and `writeSum` has block 0
+  /// store that sum (rounded to the activation type) for later ops.
+  std::optional<NormParams> norm;
+  bool writeSum = false;
+  /// tfm.attention's first part fused into its packed-QKV GEMV (decode): the
+  /// rows are the packed q, k, v heads; RoPE rotates q and k, q goes to y and
+  /// k, v to the layer's cache at each token's position.
+  std::optional<AttentionParams> attention;
 };
-/// Parameters: x, w, [bias], y, then num_tokens (or step for lastTokens).
+/// Tokens whose normalized input rows a norm-fused GEMV keeps in shared
+/// memory at once (0: the row is too long to fuse the norm).
+int64_t gemvNormTokens(int64_t k, DType dtype, int64_t maxBatch);
+/// True when gemvKernel can fuse `params`' RoPE and KV-cache write.
+bool gemvCanWriteKvCache(const AttentionParams &params);
+/// Parameters: x, then with a norm [residual], norm_weight, [norm_bias],
+/// [sum]; w, [bias], y, with attention k_cache, v_cache, [counters] (when
+/// decodeCountersPerToken), step; then num_tokens (or step for lastTokens).
 KernelSpec gemvKernel(const GemvParams &params);
 
-//===--- Attention ---------------------------------------------------------===//
+//===--- Attention kernels -------------------------------------------------===//
 
-struct AttentionParams {
-  int64_t heads = 0, kvHeads = 0, headDim = 0;
-  double scale = 1.0;
-  int64_t window = 0;            ///< 0: none
-  std::vector<double> alibiSlopes; ///< empty: no ALiBi
-  int64_t maxSeqLen = 0, maxTokens = 0;
-  DType dtype = DType::f32;
-  /// RoPE: the angle of pair j at position p is p * invFreq[j].
-  bool rope = false;
-  bool ropeGptj = false;
-  int64_t rotaryDim = 0;
-  std::vector<double> invFreq;
-  /// Decode: how many splits of the key range per (token, kv head).
-  int64_t decodeSplits = 1;
-};
-/// Rotates q and k in the packed qkv row, writes k and v to the cache.
-/// Parameters: qkv, k_cache, v_cache, step.
-KernelSpec ropeKvCacheKernel(const AttentionParams &params);
-/// Flash-attention over the cache for every query token of each sequence.
-/// Parameters: qkv, k_cache, v_cache, out, step.
+/// Rotates q and k in the packed qkv row, writes k and v to the cache; in
+/// decode (`zeroCounters`) also zeroes the decode attention's counters.
+/// Parameters: qkv, k_cache, v_cache, [counters], step.
+KernelSpec ropeKvCacheKernel(const AttentionParams &params, bool zeroCounters);
+/// Flash-attention over the cache for every query token of each sequence: on
+/// tensor cores for f16/bf16 and head dims that are multiples of 16 up to 128,
+/// else on CUDA cores. Parameters: qkv, k_cache, v_cache, out, step.
 KernelSpec attentionPrefillKernel(const AttentionParams &params);
-/// Split-KV attention of each token: per split, a partial (max, sum, acc).
-/// Parameters: qkv, k_cache, v_cache, partial, step.
+/// How many splits of each token's key range decode attention uses (for
+/// AttentionParams::decodeSplits).
+int64_t chooseDecodeSplits(const AttentionParams &params);
+/// Blocks per (token, kv head) of decode attention, each serving up to 8 of
+/// the kv head's query heads.
+int64_t decodeHeadGroups(const AttentionParams &params);
+/// Split-KV attention of each token. With several splits each block writes a
+/// partial (max, sum, acc) and the last split of a (token, kv head, group) to
+/// finish, counted in `counters`, combines them. The counters must be zero
+/// when it starts: attention's first part (ropeKvCacheKernel, or the packed
+/// QKV GEMV it is fused into) zeroes them.
+/// Parameters: qkv, k_cache, v_cache, [partial, counters], out, step.
 KernelSpec attentionDecodeKernel(const AttentionParams &params);
-/// Combines the splits. Parameters: partial, out.
-KernelSpec attentionCombineKernel(const AttentionParams &params);
-/// Floats of decode partials per token.
+/// Floats of decode partials and ints of counters per token (0: one split).
 int64_t decodePartialFloatsPerToken(const AttentionParams &params);
+int64_t decodeCountersPerToken(const AttentionParams &params);
+/// Code zeroing the decode attention's counters of `tokens` tokens at
+/// `counters`, by block 0 of the kernel it is put in.
+std::string zeroDecodeCounters(const AttentionParams &params, llvm::StringRef counters,
+                               llvm::StringRef tokens);
 
 /// ALiBi slopes of transformers' build_alibi_tensor for `heads` heads.
 std::vector<double> alibiSlopes(int64_t heads);

@@ -79,7 +79,6 @@ struct LoweringContext {
   WeightProgram &weights;
   /// The tfm.linear whose result the function returns (run on last tokens).
   mlir::Operation *lmHead = nullptr;
-  int64_t decodeSplits = 1;
 };
 
 /// Lowers the function's ops, in order, to one step's commands.
@@ -103,6 +102,18 @@ private:
   mlir::LogicalResult lowerLmHead(mlir::Operation *op, mlir::Value input, mlir::Value weight,
                                   mlir::Value bias);
   mlir::LogicalResult lowerGatedMlp(tfm::GatedMlpOp op);
+  /// A decode GEMV of `op` over `input` (or the norm fused into it): `args`
+  /// come after the input's, `params` lacks only what the input decides.
+  mlir::LogicalResult launchGemv(mlir::Operation *op, mlir::Value input, GemvParams params,
+                                 llvm::ArrayRef<Arg> args);
+  /// In decode, a norm of whole rows whose every user is a GEMV is computed
+  /// in their prologues instead of by a kernel of its own.
+  bool canFuseNormIntoGemvs(mlir::Operation *op, const NormParams &params,
+                            const View &input) const;
+  mlir::FailureOr<AttentionParams> attentionParams(tfm::AttentionOp op);
+  /// A buffer for the decode attention's counters of finished splits, if it
+  /// has several.
+  std::optional<unsigned> decodeCounters(tfm::AttentionOp op, const AttentionParams &params);
   mlir::LogicalResult lowerAttention(tfm::AttentionOp op);
   mlir::LogicalResult lowerElementwise(mlir::Operation *op);
   mlir::LogicalResult lowerReshape(tfm::ReshapeOp op);
@@ -134,6 +145,20 @@ private:
   StepKind kind;
   std::vector<Command> commands;
   llvm::DenseMap<mlir::Value, View> views;
+  /// Norms computed inside the GEMVs that read them, by normalized result.
+  struct FusedNorm {
+    NormParams params;
+    unsigned input = 0, weight = 0;
+    std::optional<unsigned> residual, bias;
+    /// The residual sum's buffer when later ops read it; the first GEMV
+    /// lowered stores it.
+    std::optional<unsigned> sum;
+    bool sumStored = false;
+  };
+  llvm::DenseMap<mlir::Value, FusedNorm> fusedNorms;
+  /// Packed qkv values whose GEMV already applied RoPE and wrote the KV
+  /// cache, with the decode attention counters it zeroed (if it has any).
+  llvm::DenseMap<mlir::Value, std::optional<unsigned>> kvCacheWritten;
   std::vector<std::pair<unsigned, Liveness>> liveness;
   llvm::DenseMap<unsigned, size_t> livenessIndex;
 };

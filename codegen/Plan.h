@@ -79,6 +79,7 @@ struct Arg {
 struct LaunchShape {
   unsigned grid = 1; ///< grid.x before scaling
   GridScale scale = GridScale::fixed;
+  unsigned tile = 0; ///< query_tiles: queries per tile
   unsigned block = 256;
   unsigned sharedBytes = 0;
 };
@@ -103,6 +104,9 @@ struct Kernel {
   std::string name;
   std::string source;
   std::string location;
+  /// It waits for the previous grids before touching what they may use, so
+  /// the runtime may launch it early (PDL).
+  bool programmatic = false;
 };
 
 struct Plan {

@@ -31,6 +31,7 @@ LaunchShape rowTiles(int64_t size, int64_t width) {
 KernelSpec codegen::embeddingKernel(int64_t hidden, int64_t vocab, DType dtype) {
   int64_t width = vectorWidth(dtype, hidden);
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = formatv("embedding_h{0}_{1}", hidden, dtypeName(dtype));
   spec.summary = formatv("tfm.embedding, a row of {0} {1} per token from a {2}-row table",
                          hidden, dtypeName(dtype), vocab);
@@ -42,6 +43,8 @@ KernelSpec codegen::embeddingKernel(int64_t hidden, int64_t vocab, DType dtype) 
 extern "C" __global__ void ${NAME}(const ${T} *__restrict__ table, ${T} *__restrict__ out,
                                    kiln::StepState step) {
   constexpr int kHidden = ${HIDDEN}, kVocab = ${VOCAB}, kVec = ${VEC};
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();
   const int token = blockIdx.x;
   const int id = step.token_ids[token];
   const bool valid = id >= 0 && id < kVocab;
@@ -73,6 +76,7 @@ KernelSpec codegen::normKernel(const NormParams &params) {
   llvm::StringRef op = rms ? (params.residual ? "add_rms_norm" : "rms_norm")
                            : (params.residual ? "add_layer_norm" : "layer_norm");
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = formatv("{0}{1}_h{2}_{3}", op, params.bias ? "_bias" : "", params.size,
                       dtypeName(params.dtype));
   spec.summary = formatv("tfm.{0}, {1} {2} per token{3}", op, params.size,
@@ -131,6 +135,8 @@ extern "C" __global__ void __launch_bounds__(${THREADS}) ${NAME}(${PARAMS}) {
   constexpr int kItems = (kSize + kVec * kThreads - 1) / (kVec * kThreads);
   constexpr float kEpsilon = ${EPS};
   __shared__ float scratch[32];
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();
   const size_t row = (size_t)blockIdx.x * kSize;
   float x[kItems][kVec];
   float total = 0.f;
@@ -183,6 +189,7 @@ KernelSpec codegen::elementwiseKernel(const ElementwiseParams &params) {
       width = 1;
 
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = formatv("{0}_n{1}_{2}", params.name, params.size, dtypeName(rowType));
   spec.summary = formatv("fused elementwise {0} over {1} elements per token", params.name,
                          params.size);
@@ -218,6 +225,8 @@ KernelSpec codegen::elementwiseKernel(const ElementwiseParams &params) {
 // Each thread computes ${VEC} consecutive elements of one token's row.
 extern "C" __global__ void ${NAME}(${PARAMS}) {
   constexpr int kSize = ${SIZE}, kVec = ${VEC}, kTiles = ${TILES};
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();
   const int token = blockIdx.x / kTiles;
   const int i = ((blockIdx.x % kTiles) * blockDim.x + threadIdx.x) * kVec;
   if (i >= kSize)
@@ -245,6 +254,7 @@ KernelSpec codegen::gatedActivationKernel(llvm::StringRef activation, int64_t si
                                           DType dtype) {
   int64_t width = vectorWidth(dtype, size);
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = formatv("gated_{0}_i{1}_{2}", activation, size, dtypeName(dtype));
   spec.summary = formatv("tfm.gated_mlp activation: {0}(gate) * up over the [T, 2 x {1}] "
                          "gate/up GEMM output",
@@ -253,6 +263,8 @@ KernelSpec codegen::gatedActivationKernel(llvm::StringRef activation, int64_t si
   spec.source = fillTemplate(R"cuda(
 extern "C" __global__ void ${NAME}(const ${T} *__restrict__ gate_up, ${T} *__restrict__ out) {
   constexpr int kSize = ${SIZE}, kVec = ${VEC}, kTiles = ${TILES};
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();
   const int token = blockIdx.x / kTiles;
   const int i = ((blockIdx.x % kTiles) * blockDim.x + threadIdx.x) * kVec;
   if (i >= kSize)
@@ -313,6 +325,7 @@ std::string segmentIndex(const CopySegment &segment) {
 KernelSpec codegen::copyKernel(llvm::StringRef what, int64_t size, unsigned numSources,
                                llvm::ArrayRef<CopySegment> segments, DType dtype) {
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = formatv("{0}_n{1}_{2}", what, size, dtypeName(dtype));
   spec.summary = formatv("tfm.{0}, a row of {1} {2} per token from {3} strided piece(s)", what,
                          size, dtypeName(dtype), segments.size());
@@ -340,6 +353,8 @@ KernelSpec codegen::copyKernel(llvm::StringRef what, int64_t size, unsigned numS
 // its source through the piece's strides.
 extern "C" __global__ void ${NAME}(${PARAMS}) {
   constexpr int kSize = ${SIZE}, kTiles = ${TILES};
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();
   const int token = blockIdx.x / kTiles;
   const int i = (blockIdx.x % kTiles) * blockDim.x + threadIdx.x;
   if (i >= kSize)

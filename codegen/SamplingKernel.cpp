@@ -19,6 +19,7 @@ using namespace kiln::codegen;
 
 KernelSpec codegen::samplingKernel(int64_t vocab) {
   KernelSpec spec;
+  spec.programmatic = true;
   spec.name = llvm::formatv("sample_v{0}", vocab);
   spec.summary = llvm::formatv("argmax / temperature, top-k, top-p sampling over {0} logits",
                                vocab);
@@ -51,6 +52,8 @@ extern "C" __global__ void __launch_bounds__(1024) ${NAME}(const float *__restri
   __shared__ float best_value[32];
   __shared__ int best_index[32];
   __shared__ float prefix[kThreads];
+  kiln::launch_dependents();
+  kiln::wait_for_previous_grids();
   const int b = blockIdx.x;
   const float *row = logits + (size_t)b * kVocab;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;

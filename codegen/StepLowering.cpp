@@ -445,17 +445,12 @@ LogicalResult StepLowering::lowerNorm(Operation *op, NormKind normKind, Value in
   if (failed(res) || failed(w) || failed(b))
     return failure();
 
-  const View &inView = views[input];
+  const View inView = views[input]; // a copy: define() below may grow `views`
   const WeightValue &weightValue = context.weights.value(*w);
   int64_t size = cast<ShapedType>(input.getType()).getShape().back();
   if (weightValue.shape.size() != 1 || weightValue.shape[0] != size ||
       (bias && context.weights.value(*b).shape != weightValue.shape))
     return op->emitError("codegen needs norm weight and bias of shape [") << size << "]";
-
-  FailureOr<unsigned> sum = residual ? define(op->getResult(0), "sum") : FailureOr<unsigned>(0u);
-  FailureOr<unsigned> out = define(op->getResult(op->getNumResults() - 1), "norm");
-  if (failed(sum) || failed(out))
-    return failure();
 
   NormParams params;
   params.kind = normKind;
@@ -465,6 +460,29 @@ LogicalResult StepLowering::lowerNorm(Operation *op, NormKind normKind, Value in
   params.epsilon = epsilon;
   params.dtype = inView.dtype;
   params.weightDtype = weightValue.dtype;
+  if (canFuseNormIntoGemvs(op, params, inView)) {
+    FusedNorm fused;
+    fused.params = params;
+    fused.input = *in;
+    fused.weight = *w;
+    if (residual)
+      fused.residual = *res;
+    if (bias)
+      fused.bias = *b;
+    if (residual && !op->getResult(0).use_empty()) {
+      FailureOr<unsigned> sum = define(op->getResult(0), "sum");
+      if (failed(sum))
+        return failure();
+      fused.sum = *sum;
+    }
+    fusedNorms[op->getResult(op->getNumResults() - 1)] = fused;
+    return success();
+  }
+
+  FailureOr<unsigned> sum = residual ? define(op->getResult(0), "sum") : FailureOr<unsigned>(0u);
+  FailureOr<unsigned> out = define(op->getResult(op->getNumResults() - 1), "norm");
+  if (failed(sum) || failed(out))
+    return failure();
   KernelSpec spec = normKernel(params);
   // Several rows per token when the norm is over an inner dim.
   spec.launch.grid = static_cast<unsigned>(inView.elements() / size);
@@ -480,6 +498,42 @@ LogicalResult StepLowering::lowerNorm(Operation *op, NormKind normKind, Value in
   args.push_back(Arg::buffer(*out));
   launch(spec, op, args);
   return success();
+}
+
+namespace {
+
+/// The operand through which a GEMV-lowered op reads its input row, or null.
+OpOperand *gemvInputOperand(Operation *op) {
+  if (auto linear = dyn_cast<tfm::LinearOp>(op))
+    return &linear.getInputMutable();
+  if (auto qkv = dyn_cast<tfm::PackedQkvLinearOp>(op))
+    return &qkv.getInputMutable();
+  if (auto mlp = dyn_cast<tfm::GatedMlpOp>(op))
+    return &mlp.getInputMutable();
+  return nullptr;
+}
+
+} // namespace
+
+bool StepLowering::canFuseNormIntoGemvs(Operation *op, const NormParams &params,
+                                        const View &input) const {
+  Value normalized = op->getResult(op->getNumResults() - 1);
+  if (kind != StepKind::decode || input.elements() != params.size || normalized.use_empty() ||
+      gemvNormTokens(params.size, params.dtype, context.plan.model.maxBatch) == 0)
+    return false;
+  Operation *firstUser = nullptr;
+  for (OpOperand &use : normalized.getUses()) {
+    if (gemvInputOperand(use.getOwner()) != &use || use.getOwner()->getBlock() != op->getBlock())
+      return false;
+    if (!firstUser || use.getOwner()->isBeforeInBlock(firstUser))
+      firstUser = use.getOwner();
+  }
+  // The first GEMV stores the residual sum: nothing may read it before.
+  if (params.residual)
+    for (Operation *user : op->getResult(0).getUsers())
+      if (user->getBlock() != op->getBlock() || !firstUser->isBeforeInBlock(user))
+        return false;
+  return true;
 }
 
 namespace {
@@ -506,23 +560,55 @@ FailureOr<int64_t> checkLinear(Operation *op, Value input, Value weight, Value b
 
 } // namespace
 
+LogicalResult StepLowering::launchGemv(Operation *op, Value input, GemvParams params,
+                                       ArrayRef<Arg> args) {
+  params.maxBatch = context.plan.model.maxBatch;
+  SmallVector<Arg> all;
+  auto fused = fusedNorms.find(input);
+  if (fused == fusedNorms.end()) {
+    FailureOr<unsigned> in = contiguousBuffer(input, op);
+    if (failed(in))
+      return failure();
+    all.push_back(Arg::buffer(*in));
+  } else {
+    FusedNorm &norm = fused->second;
+    params.norm = norm.params;
+    all.push_back(Arg::buffer(norm.input));
+    if (norm.residual)
+      all.push_back(Arg::buffer(*norm.residual));
+    all.push_back(Arg::weight(norm.weight));
+    if (norm.bias)
+      all.push_back(Arg::weight(*norm.bias));
+    if (norm.sum && !norm.sumStored) {
+      params.writeSum = true;
+      norm.sumStored = true;
+      all.push_back(Arg::buffer(*norm.sum));
+    }
+  }
+  all.append(args.begin(), args.end());
+  launch(gemvKernel(params), op, all);
+  return success();
+}
+
 LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight, Value bias) {
   int64_t n = cast<ShapedType>(op->getResult(0).getType()).getShape().back();
   FailureOr<int64_t> k = checkLinear(op, input, weight, bias, n);
   if (failed(k))
     return failure();
-  FailureOr<unsigned> in = contiguousBuffer(input, op);
   FailureOr<unsigned> w = weightArg(weight, op);
   FailureOr<unsigned> b = bias ? weightArg(bias, op) : FailureOr<unsigned>(0u);
-  if (failed(in) || failed(w) || failed(b))
+  if (failed(w) || failed(b))
     return failure();
-  FailureOr<unsigned> out = define(op->getResult(0), isa<tfm::PackedQkvLinearOp>(op) ? "qkv"
-                                                                                       : "linear");
-  if (failed(out))
-    return failure();
-  DType dtype = views[input].dtype;
+  FailureOr<DType> dtype = dtypeOf(cast<ShapedType>(input.getType()).getElementType());
+  if (failed(dtype))
+    return op->emitError("codegen does not support this linear's element type"), failure();
 
   if (kind == StepKind::prefill) {
+    FailureOr<unsigned> in = contiguousBuffer(input, op);
+    FailureOr<unsigned> out = define(op->getResult(0), isa<tfm::PackedQkvLinearOp>(op) ? "qkv"
+                                                                                         : "linear");
+    if (failed(in) || failed(out))
+      return failure();
     Gemm gemm;
     gemm.a = Arg::buffer(*in);
     gemm.b = Arg::weight(*w);
@@ -531,22 +617,47 @@ LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight
       gemm.bias = Arg::weight(*b);
     gemm.n = n;
     gemm.k = *k;
-    gemm.dtype = dtype;
+    gemm.dtype = *dtype;
     gemm.name = describeLocation(op->getLoc());
     record(std::move(gemm));
     return success();
   }
+  FailureOr<unsigned> out = define(op->getResult(0), isa<tfm::PackedQkvLinearOp>(op) ? "qkv"
+                                                                                       : "linear");
+  if (failed(out))
+    return failure();
   GemvParams params;
   params.n = n;
   params.k = *k;
   params.bias = static_cast<bool>(bias);
-  params.dtype = dtype;
-  SmallVector<Arg> args = {Arg::buffer(*in), Arg::weight(*w)};
+  params.dtype = *dtype;
+  SmallVector<Arg> args = {Arg::weight(*w)};
   if (bias)
     args.push_back(Arg::weight(*b));
-  args.append({Arg::buffer(*out), Arg::numTokens()});
-  launch(gemvKernel(params), op, args);
-  return success();
+  args.push_back(Arg::buffer(*out));
+  // tfm.attention's RoPE and KV-cache write go into the packed-QKV GEMV when
+  // the attention is its only user.
+  Value qkv = op->getResult(0);
+  auto attention = qkv.hasOneUse() ? dyn_cast<tfm::AttentionOp>(*qkv.getUsers().begin())
+                                   : tfm::AttentionOp();
+  if (isa<tfm::PackedQkvLinearOp>(op) && attention && attention.getQkv() == qkv) {
+    FailureOr<AttentionParams> attentionShape = attentionParams(attention);
+    if (failed(attentionShape))
+      return failure();
+    if (gemvCanWriteKvCache(*attentionShape) &&
+        n == (attentionShape->heads + 2 * attentionShape->kvHeads) * attentionShape->headDim) {
+      params.attention = *attentionShape;
+      unsigned layer = static_cast<unsigned>(attention.getLayer());
+      args.append({Arg::kCache(layer), Arg::vCache(layer)});
+      std::optional<unsigned> counters = decodeCounters(attention, *attentionShape);
+      if (counters)
+        args.push_back(Arg::buffer(*counters));
+      args.push_back(Arg::step());
+      kvCacheWritten[qkv] = counters;
+    }
+  }
+  args.push_back(Arg::numTokens());
+  return launchGemv(op, input, params, args);
 }
 
 LogicalResult StepLowering::lowerLmHead(Operation *op, Value input, Value weight, Value bias) {
@@ -554,24 +665,22 @@ LogicalResult StepLowering::lowerLmHead(Operation *op, Value input, Value weight
   FailureOr<int64_t> k = checkLinear(op, input, weight, bias, n);
   if (failed(k))
     return failure();
-  FailureOr<unsigned> in = contiguousBuffer(input, op);
   FailureOr<unsigned> w = weightArg(weight, op);
   FailureOr<unsigned> b = bias ? weightArg(bias, op) : FailureOr<unsigned>(0u);
-  if (failed(in) || failed(w) || failed(b))
+  FailureOr<DType> dtype = dtypeOf(cast<ShapedType>(input.getType()).getElementType());
+  if (failed(w) || failed(b) || failed(dtype))
     return failure();
   GemvParams params;
   params.n = n;
   params.k = *k;
   params.bias = static_cast<bool>(bias);
   params.lastTokens = true;
-  params.dtype = views[input].dtype;
-  params.maxBatch = context.options.maxBatch;
-  SmallVector<Arg> args = {Arg::buffer(*in), Arg::weight(*w)};
+  params.dtype = *dtype;
+  SmallVector<Arg> args = {Arg::weight(*w)};
   if (bias)
     args.push_back(Arg::weight(*b));
   args.append({Arg::buffer(context.plan.logits), Arg::step()});
-  launch(gemvKernel(params), op, args);
-  return success();
+  return launchGemv(op, input, params, args);
 }
 
 LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
@@ -579,20 +688,20 @@ LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
   FailureOr<int64_t> k = checkLinear(op, op.getInput(), op.getWeight(), op.getBias(), 2 * size);
   if (failed(k))
     return failure();
-  FailureOr<unsigned> in = contiguousBuffer(op.getInput(), op);
   FailureOr<unsigned> w = weightArg(op.getWeight(), op);
   FailureOr<unsigned> b = op.getBias() ? weightArg(op.getBias(), op) : FailureOr<unsigned>(0u);
-  if (failed(in) || failed(w) || failed(b))
+  FailureOr<DType> dtype = dtypeOf(op.getInput().getType().getElementType());
+  if (failed(w) || failed(b) || failed(dtype))
     return failure();
-  FailureOr<unsigned> out = define(op.getResult(), "mlp");
-  if (failed(out))
-    return failure();
-  DType dtype = views[op.getInput()].dtype;
   llvm::StringRef activation = activationFunction(op.getActivation());
 
   if (kind == StepKind::prefill) {
-    unsigned gateUp = newBuffer(bufferName(op, "gate_up"), dtype,
-                                static_cast<uint64_t>(2 * size * dtypeBytes(dtype)), 0);
+    FailureOr<unsigned> in = contiguousBuffer(op.getInput(), op);
+    FailureOr<unsigned> out = define(op.getResult(), "mlp");
+    if (failed(in) || failed(out))
+      return failure();
+    unsigned gateUp = newBuffer(bufferName(op, "gate_up"), *dtype,
+                                static_cast<uint64_t>(2 * size * dtypeBytes(*dtype)), 0);
     Gemm gemm;
     gemm.a = Arg::buffer(*in);
     gemm.b = Arg::weight(*w);
@@ -601,28 +710,30 @@ LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
       gemm.bias = Arg::weight(*b);
     gemm.n = 2 * size;
     gemm.k = *k;
-    gemm.dtype = dtype;
+    gemm.dtype = *dtype;
     gemm.name = describeLocation(op.getLoc());
     record(std::move(gemm));
-    launch(gatedActivationKernel(activation, size, dtype), op,
+    launch(gatedActivationKernel(activation, size, *dtype), op,
            {Arg::buffer(gateUp), Arg::buffer(*out)});
     return success();
   }
+  FailureOr<unsigned> out = define(op.getResult(), "mlp");
+  if (failed(out))
+    return failure();
   GemvParams params;
   params.n = size;
   params.k = *k;
   params.bias = static_cast<bool>(op.getBias());
   params.gatedActivation = activation.str();
-  params.dtype = dtype;
-  SmallVector<Arg> args = {Arg::buffer(*in), Arg::weight(*w)};
+  params.dtype = *dtype;
+  SmallVector<Arg> args = {Arg::weight(*w)};
   if (op.getBias())
     args.push_back(Arg::weight(*b));
   args.append({Arg::buffer(*out), Arg::numTokens()});
-  launch(gemvKernel(params), op, args);
-  return success();
+  return launchGemv(op, op.getInput(), params, args);
 }
 
-LogicalResult StepLowering::lowerAttention(tfm::AttentionOp op) {
+FailureOr<AttentionParams> StepLowering::attentionParams(tfm::AttentionOp op) {
   const ModelInfo &model = context.plan.model;
   AttentionParams params;
   params.heads = op.getNumHeads();
@@ -644,14 +755,34 @@ LogicalResult StepLowering::lowerAttention(tfm::AttentionOp op) {
     params.alibiSlopes = alibiSlopes(params.heads);
   params.maxSeqLen = model.maxSeqLen;
   params.maxTokens = model.maxTokens;
-  params.decodeSplits = context.decodeSplits;
+  params.maxBatch = model.maxBatch;
+  params.decodeSplits = chooseDecodeSplits(params);
   if (tfm::RopeAttr rope = op.getRopeAttr()) {
     params.rope = true;
     params.ropeGptj = rope.getStyle() == tfm::RopeStyle::gptj;
     params.rotaryDim = rope.getRotaryDim();
     params.invFreq = ropeInverseFrequencies(rope);
   }
+  FailureOr<DType> dtype = dtypeOf(op.getQkv().getType().getElementType());
+  if (failed(dtype))
+    return op.emitError("codegen does not support this attention's element type"), failure();
+  params.dtype = *dtype;
+  return params;
+}
 
+std::optional<unsigned> StepLowering::decodeCounters(tfm::AttentionOp op,
+                                                     const AttentionParams &params) {
+  int64_t perToken = decodeCountersPerToken(params);
+  if (perToken == 0)
+    return std::nullopt;
+  return newBuffer(bufferName(op, "counters"), DType::i32, static_cast<uint64_t>(perToken * 4), 0);
+}
+
+LogicalResult StepLowering::lowerAttention(tfm::AttentionOp op) {
+  FailureOr<AttentionParams> shape = attentionParams(op);
+  if (failed(shape))
+    return failure();
+  AttentionParams &params = *shape;
   // RoPE rotates q and k in place, so the packed row must be ours alone.
   FailureOr<View> qkvView = viewOf(op.getQkv(), op);
   if (failed(qkvView))
@@ -659,24 +790,41 @@ LogicalResult StepLowering::lowerAttention(tfm::AttentionOp op) {
   unsigned qkv = qkvView->isContiguous() && op.getQkv().hasOneUse()
                      ? qkvView->buffer
                      : materialize(*qkvView, op);
-  params.dtype = qkvView->dtype;
   FailureOr<unsigned> out = define(op.getResult(), "attention");
   if (failed(out))
     return failure();
 
   unsigned layer = static_cast<unsigned>(op.getLayer());
   Arg kCache = Arg::kCache(layer), vCache = Arg::vCache(layer);
-  launch(ropeKvCacheKernel(params), op, {Arg::buffer(qkv), kCache, vCache, Arg::step()});
   if (kind == StepKind::prefill) {
+    launch(ropeKvCacheKernel(params, /*zeroCounters=*/false), op,
+           {Arg::buffer(qkv), kCache, vCache, Arg::step()});
     launch(attentionPrefillKernel(params), op,
            {Arg::buffer(qkv), kCache, vCache, Arg::buffer(*out), Arg::step()});
     return success();
   }
-  unsigned partial = newBuffer(bufferName(op, "partial"), DType::f32,
-                               static_cast<uint64_t>(decodePartialFloatsPerToken(params) * 4), 0);
-  launch(attentionDecodeKernel(params), op,
-         {Arg::buffer(qkv), kCache, vCache, Arg::buffer(partial), Arg::step()});
-  launch(attentionCombineKernel(params), op, {Arg::buffer(partial), Arg::buffer(*out)});
+  // Decode: RoPE and the cache write zero the counters the attention's
+  // splits count themselves in (unless the QKV GEMV did all that).
+  std::optional<unsigned> counters;
+  if (auto fused = kvCacheWritten.find(op.getQkv()); fused != kvCacheWritten.end()) {
+    counters = fused->second;
+  } else {
+    counters = decodeCounters(op, params);
+    SmallVector<Arg> args = {Arg::buffer(qkv), kCache, vCache};
+    if (counters)
+      args.push_back(Arg::buffer(*counters));
+    args.push_back(Arg::step());
+    launch(ropeKvCacheKernel(params, counters.has_value()), op, args);
+  }
+  SmallVector<Arg> args = {Arg::buffer(qkv), kCache, vCache};
+  if (counters) {
+    unsigned partial =
+        newBuffer(bufferName(op, "partial"), DType::f32,
+                  static_cast<uint64_t>(decodePartialFloatsPerToken(params) * 4), 0);
+    args.append({Arg::buffer(partial), Arg::buffer(*counters)});
+  }
+  args.append({Arg::buffer(*out), Arg::step()});
+  launch(attentionDecodeKernel(params), op, args);
   return success();
 }
 

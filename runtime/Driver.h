@@ -44,6 +44,7 @@ namespace kiln::runtime {
   X(cuStreamSynchronize)                                                                           \
   X(cuStreamBeginCapture)                                                                          \
   X(cuStreamEndCapture)                                                                            \
+  X(cuStreamIsCapturing)                                                                           \
   X(cuGraphInstantiate)                                                                            \
   X(cuGraphLaunch)                                                                                 \
   X(cuGraphDestroy)                                                                                \
@@ -60,7 +61,8 @@ namespace kiln::runtime {
   X(cuFuncGetAttribute)                                                                            \
   X(cuFuncSetAttribute)                                                                            \
   X(cuFuncGetParamInfo)                                                                            \
-  X(cuLaunchKernel)
+  X(cuLaunchKernel)                                                                                \
+  X(cuLaunchKernelEx)
 
 struct DriverApi {
 #define KILN_DRIVER_MEMBER(name) decltype(&::name) name = nullptr;

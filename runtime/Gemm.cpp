@@ -12,13 +12,21 @@
 
 #include <cublasLt.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
 using namespace kiln::runtime;
 namespace fa = kiln::artifact;
 
 struct GemmRunner::Plan {
   cublasLtMatmulDesc_t operation = nullptr;
   cublasLtMatrixLayout_t weight = nullptr, input = nullptr, output = nullptr;
-  cublasLtMatmulAlgo_t algo = {};
+  std::vector<cublasLtMatmulAlgo_t> candidates;  ///< the heuristic's, best first
+  size_t best = 0;                                ///< the one run
+  bool tuned = false;
   bool hasBias = false;
 
   ~Plan() {
@@ -62,6 +70,11 @@ int alignmentOf(const GemmCall &call) {
     while (pointer && pointer % uint64_t(alignment) != 0)
       alignment /= 2;
   return alignment;
+}
+
+double millisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 } // namespace
@@ -134,11 +147,12 @@ GemmRunner::Plan *GemmRunner::plan(const GemmCall &call, std::string &error) {
     ok = ok && blasOk(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &alignmentBytes,
                                                            sizeof(alignmentBytes)),
                       "cublasLtMatmulPreferenceSetAttribute", error);
-  cublasLtMatmulHeuristicResult_t result = {};
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
   int found = 0;
   ok = ok && blasOk(cublasLtMatmulAlgoGetHeuristic(
                         static_cast<cublasLtHandle_t>(handle_), plan->operation, plan->weight,
-                        plan->input, plan->output, plan->output, preference, 1, &result, &found),
+                        plan->input, plan->output, plan->output, preference, kCandidates,
+                        results, &found),
                     "cublasLtMatmulAlgoGetHeuristic", error);
   cublasLtMatmulPreferenceDestroy(preference);
   if (!ok) {
@@ -149,7 +163,8 @@ GemmRunner::Plan *GemmRunner::plan(const GemmCall &call, std::string &error) {
     error = "cuBLASLt has no algorithm" + shape;
     return nullptr;
   }
-  plan->algo = result.algo;
+  for (int i = 0; i < found; ++i)
+    plan->candidates.push_back(results[i].algo);
   Plan *raw = plan.get();
   plans_.emplace(key, std::move(plan));
   return raw;
@@ -159,25 +174,84 @@ bool GemmRunner::prepare(const GemmCall &call, std::string &error) {
   return plan(call, error) != nullptr;
 }
 
-bool GemmRunner::run(CUstream stream, const GemmCall &call, std::string &error) {
-  Plan *chosen = plan(call, error);
-  if (!chosen)
-    return false;
-  if (chosen->hasBias) {
+bool GemmRunner::enqueue(CUstream stream, const GemmCall &call, Plan &chosen, int candidate,
+                         std::string &error) {
+  if (chosen.hasBias) {
     const void *bias = reinterpret_cast<const void *>(call.bias);
-    if (!blasOk(cublasLtMatmulDescSetAttribute(chosen->operation,
+    if (!blasOk(cublasLtMatmulDescSetAttribute(chosen.operation,
                                                CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                sizeof(bias)),
                 "cublasLtMatmulDescSetAttribute", error))
       return false;
   }
   const float one = 1.f, zero = 0.f;
-  return blasOk(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), chosen->operation, &one,
-                               reinterpret_cast<const void *>(call.b), chosen->weight,
-                               reinterpret_cast<const void *>(call.a), chosen->input, &zero,
-                               reinterpret_cast<void *>(call.c), chosen->output,
-                               reinterpret_cast<void *>(call.c), chosen->output, &chosen->algo,
+  return blasOk(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), chosen.operation, &one,
+                               reinterpret_cast<const void *>(call.b), chosen.weight,
+                               reinterpret_cast<const void *>(call.a), chosen.input, &zero,
+                               reinterpret_cast<void *>(call.c), chosen.output,
+                               reinterpret_cast<void *>(call.c), chosen.output,
+                               &chosen.candidates[size_t(candidate)],
                                reinterpret_cast<void *>(workspace_.get()), workspace_.size(),
                                reinterpret_cast<cudaStream_t>(stream)),
                 "cublasLtMatmul", error);
+}
+
+bool GemmRunner::tune(CUstream stream, const GemmCall &call, Plan &chosen, std::string &error) {
+  chosen.tuned = true;
+  if (chosen.candidates.size() < 2 || call.m < kTuneMinRows)
+    return true;
+  const auto start = std::chrono::steady_clock::now();
+  // Every candidate computes the same product into C, which the real call
+  // then overwrites: timing on the call's own operands needs no scratch.
+  constexpr int kRepeats = 3;
+  CUevent begin = nullptr, end = nullptr;
+  bool ok = cuOk(driver().cuEventCreate(&begin, CU_EVENT_DEFAULT), "cuEventCreate", error) &&
+            cuOk(driver().cuEventCreate(&end, CU_EVENT_DEFAULT), "cuEventCreate", error) &&
+            cuOk(driver().cuStreamSynchronize(stream), "cuStreamSynchronize", error);
+  float bestMs = std::numeric_limits<float>::infinity(), firstMs = bestMs;
+  for (size_t i = 0; ok && i < chosen.candidates.size(); ++i) {
+    std::string candidateError;  // a candidate cuBLASLt turns down is skipped
+    bool ran = enqueue(stream, call, chosen, int(i), candidateError);  // warm-up
+    ok = !ran || cuOk(driver().cuEventRecord(begin, stream), "cuEventRecord", error);
+    for (int r = 0; ok && ran && r < kRepeats; ++r)
+      ran = enqueue(stream, call, chosen, int(i), candidateError);
+    if (!ok || !ran)
+      continue;
+    float ms = 0;
+    ok = cuOk(driver().cuEventRecord(end, stream), "cuEventRecord", error) &&
+         cuOk(driver().cuEventSynchronize(end), "cuEventSynchronize", error) &&
+         cuOk(driver().cuEventElapsedTime(&ms, begin, end), "cuEventElapsedTime", error);
+    if (ok && i == 0)
+      firstMs = ms;
+    if (ok && ms < bestMs) {
+      bestMs = ms;
+      chosen.best = i;
+    }
+  }
+  for (CUevent event : {begin, end})
+    if (event)
+      driver().cuEventDestroy(event);
+  if (ok && std::getenv("KILN_GEMM_LOG"))
+    std::fprintf(stderr,
+                 "kiln: gemm %lldx%lldx%lld %s%s: %zu candidates, heuristic's first %.3f ms, "
+                 "chose its #%zu %.3f ms (%.0f TFLOP/s); timing took %.1f ms\n",
+                 (long long)call.m, (long long)call.n, (long long)call.k, dtypeName(call.dtype),
+                 chosen.hasBias ? " + bias" : "", chosen.candidates.size(), firstMs / kRepeats,
+                 chosen.best + 1, bestMs / kRepeats,
+                 2.0 * double(call.m) * double(call.n) * double(call.k) / (bestMs / kRepeats) / 1e9,
+                 millisecondsSince(start));
+  return ok;
+}
+
+bool GemmRunner::run(CUstream stream, const GemmCall &call, std::string &error) {
+  Plan *chosen = plan(call, error);
+  if (!chosen)
+    return false;
+  if (!chosen->tuned) {
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (!cuOk(driver().cuStreamIsCapturing(stream, &capture), "cuStreamIsCapturing", error) ||
+        (capture == CU_STREAM_CAPTURE_STATUS_NONE && !tune(stream, call, *chosen, error)))
+      return false;
+  }
+  return enqueue(stream, call, *chosen, int(chosen->best), error);
 }

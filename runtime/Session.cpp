@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 using namespace kiln;
 using namespace kiln::runtime;
@@ -31,8 +32,11 @@ struct Command {
   uint32_t grid[3] = {}, block[3] = {};
   fa::GridScale scale = fa::GridScale::fixed;
   uint32_t tile = 1, sharedBytes = 0;
+  /// Launched with programmatic stream serialization (PDL): the kernel waits
+  /// for the previous grid itself (see prelude.cuh), so it may start early.
+  bool programmatic = false;
   std::vector<uint64_t> pointers;  ///< pointer arguments' values, by argument
-  std::vector<void *> params;      ///< what cuLaunchKernel reads
+  std::vector<void *> params;      ///< what cuLaunchKernelEx reads
   int numTokens = 0;               ///< the num_tokens argument's value
 
   // A cuBLASLt product (when isGemm).
@@ -183,6 +187,9 @@ bool Session::Impl::resolve(const fa::Step &step, const char *name,
       command->scale = launch->scale();
       command->tile = launch->tile();
       command->sharedBytes = launch->shared_bytes();
+      command->programmatic = program.kernels()->Get(launch->kernel())->programmatic() &&
+                              model.device->major() >= 9 && options.programmaticLaunch &&
+                              !std::getenv("KILN_NO_PDL");
       const size_t count = launch->args() ? launch->args()->size() : 0;
       command->pointers.resize(count);
       for (size_t a = 0; a < count; ++a) {
@@ -236,11 +243,23 @@ bool Session::Impl::enqueue(const std::vector<std::unique_ptr<Command>> &command
         break;
       }
       command->numTokens = tokens;
-      ok = cuOk(driver().cuLaunchKernel(command->function, command->grid[0] * factor,
-                                        command->grid[1], command->grid[2], command->block[0],
-                                        command->block[1], command->block[2], command->sharedBytes,
-                                        stream, command->params.data(), nullptr),
-                "cuLaunchKernel", error);
+      CUlaunchAttribute attribute = {};
+      attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attribute.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchConfig config = {};
+      config.gridDimX = command->grid[0] * factor;
+      config.gridDimY = command->grid[1];
+      config.gridDimZ = command->grid[2];
+      config.blockDimX = command->block[0];
+      config.blockDimY = command->block[1];
+      config.blockDimZ = command->block[2];
+      config.sharedMemBytes = command->sharedBytes;
+      config.hStream = stream;
+      config.attrs = &attribute;
+      config.numAttrs = command->programmatic ? 1 : 0;
+      ok = cuOk(driver().cuLaunchKernelEx(&config, command->function, command->params.data(),
+                                          nullptr),
+                "cuLaunchKernelEx", error);
     }
     if (ok && options.syncEachCommand)
       ok = cuOk(driver().cuStreamSynchronize(stream), "after it ran", error);

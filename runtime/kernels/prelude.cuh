@@ -129,6 +129,52 @@ template <typename T> __device__ __forceinline__ void store16_floats(T *p, const
   store16(p, v);
 }
 
+/// A compile-time int as a value, to pick a specialization at run time.
+template <int N> struct Int { static constexpr int value = N; };
+
+/// Programmatic dependent launch (PDL, sm_90+). The runtime launches a kernel
+/// whose artifact entry says `programmatic` so that it may start while the
+/// previous kernel of the stream still runs: such a kernel must call
+/// wait_for_previous_grids() in every thread before it reads anything an
+/// earlier command wrote or writes anything (weights and the step state,
+/// uploaded before the step, may be read before), and should call
+/// launch_dependents() early so that the next kernel can start prefetching.
+/// Before sm_90 both are no-ops and launches are plainly serialized.
+__device__ __forceinline__ void launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_previous_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/// 16 bytes of weights read once per step: streamed past L1
+/// (ld.global.nc.L1::no_allocate), so the activations that every block reads
+/// stay cached there.
+template <typename T> __device__ __forceinline__ Vec16<T> load16_stream(const T *p) {
+  Vec16<T> v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.raw.x), "=r"(v.raw.y), "=r"(v.raw.z), "=r"(v.raw.w)
+               : "l"(p));
+  return v;
+}
+/// One element, for rows whose length is no multiple of 16 bytes.
+template <typename T> struct Vec1 {
+  static constexpr int size = 1;
+  T raw;
+  __device__ __forceinline__ float get(int) const { return to_float(raw); }
+  __device__ __forceinline__ void set(int, float x) { raw = from_float<T>(x); }
+};
+template <typename T> __device__ __forceinline__ Vec1<T> load1(const T *p) {
+  Vec1<T> v;
+  v.raw = *p;
+  return v;
+}
+template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
+
 /// Activations as transformers computes them, in float.
 __device__ __forceinline__ float silu(float x) { return x / (1.f + expf(-x)); }
 __device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }

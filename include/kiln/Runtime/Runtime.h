@@ -92,6 +92,11 @@ struct SessionOptions {
   /// Wait for each command and report the first that fails, by name (slow;
   /// for debugging kernels; implies useGraphs = false).
   bool syncEachCommand = false;
+  /// On sm_90+, let each kernel that waits for its predecessor itself start
+  /// while that one drains (programmatic dependent launch); false serializes
+  /// every launch, with the same results. The environment variable
+  /// KILN_NO_PDL=1 also turns it off, to compare.
+  bool programmaticLaunch = true;
 };
 
 struct SessionStats {
