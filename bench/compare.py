@@ -39,7 +39,8 @@ SHAPES = {
 
 def hf_config(shape):
     from transformers import LlamaConfig
-    cfg = dict(SHAPES[shape], max_position_embeddings=8192, rms_norm_eps=1e-5, head_dim=None,
+    cfg = dict(SHAPES[shape], max_position_embeddings=131072 if shape == "1b" else 8192,
+               rms_norm_eps=1e-5, head_dim=None,
                torch_dtype="bfloat16", architectures=["LlamaForCausalLM"])
     cfg["head_dim"] = cfg["hidden_size"] // cfg["num_attention_heads"]
     return LlamaConfig(**cfg)
@@ -94,8 +95,9 @@ def bench_prefill(model_fn, tokens, seq):
 
 @torch.no_grad()
 def bench_hf_static_compiled(model, prompt, steps):
+    # transformers' own integration: with a static cache, generate() compiles
+    # the decoding forward (its default CompileConfig).
     model.generation_config.cache_implementation = "static"
-    model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
     kwargs = dict(do_sample=False, pad_token_id=0)
     t0 = time.time()
     model.generate(prompt, max_new_tokens=steps, min_new_tokens=steps, **kwargs)  # compiles
@@ -113,28 +115,39 @@ def bench_hf_static_compiled(model, prompt, steps):
 
 
 @torch.no_grad()
-def bench_gptfast(hf_model, cfg, prompt, steps):
+def bench_gptfast(hf_model, cfg, prompt, steps, prefill_len):
+    """Decode with a static cache sized for prompt + steps (as gpt-fast does: its
+    attention reads the whole cache), then prefill on a model sized for it."""
+    state = hf_model.state_dict()
     model = GptFastLlama(cfg, max_batch=1, max_seq=prompt.shape[1] + steps + 64)
-    model.load_from_hf(hf_model.state_dict())
+    model.load_from_hf(state)
     step = torch.compile(decode_one_token, mode="reduce-overhead", fullgraph=True)
     pos = torch.arange(prompt.shape[1], device="cuda")
     token = model(prompt, pos)[:, -1].argmax(-1, keepdim=True).to(torch.int32)
     t0 = time.time()
     p = prompt.shape[1]
-    for i in range(3):  # compile + capture
-        token = step(model, token, torch.tensor([p + i], device="cuda"))
+    for i in range(3):  # compile + capture; a graph's output is overwritten by its next replay
+        token = step(model, token, torch.tensor([p + i], device="cuda")).clone()
     warm = time.time() - t0
     times = []
     for i in range(3, steps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         ipos = torch.tensor([p + i], device="cuda")
         start.record()
-        token = step(model, token.clone(), ipos)
+        out = step(model, token, ipos)
         end.record()
         end.synchronize()
+        token = out.clone()
         times.append(start.elapsed_time(end))
-    prefill = lambda ids: model(ids, torch.arange(ids.shape[1], device="cuda"))
-    return statistics.median(times), warm, model, prefill
+    del model, step
+    torch.cuda.empty_cache()
+    model = GptFastLlama(cfg, max_batch=1, max_seq=prefill_len)
+    model.load_from_hf(state)
+    prefill_ms = bench_prefill(lambda ids: model(ids, torch.arange(ids.shape[1], device="cuda")),
+                               None, prefill_len)
+    del model
+    torch.cuda.empty_cache()
+    return statistics.median(times), warm, prefill_ms
 
 
 def run_kiln(bench, artifact, prompt_len, steps, prefill_len):
@@ -176,15 +189,18 @@ def main():
             row["hf_eager_prefill_ms"] = bench_prefill(lambda ids: model(ids, use_cache=False), None, args.prefill_len)
             print(f"[{shape}] hf eager {row['hf_eager_ms']:.2f} ms/token", flush=True)
         if "gptfast" not in args.skip:
-            ms, warm, gf, prefill = bench_gptfast(model, cfg, prompt, args.steps)
-            row["gptfast_ms"], row["gptfast_warmup_s"] = ms, warm
-            row["gptfast_prefill_ms"] = bench_prefill(prefill, None, args.prefill_len)
-            print(f"[{shape}] gpt-fast {ms:.3f} ms/token (warm-up {warm:.0f} s)", flush=True)
-            del gf, prefill
+            ms, warm, prefill_ms = bench_gptfast(model, cfg, prompt, args.steps, args.prefill_len)
+            row["gptfast_ms"], row["gptfast_warmup_s"], row["gptfast_prefill_ms"] = ms, warm, prefill_ms
+            print(f"[{shape}] gpt-fast {ms:.3f} ms/token (warm-up {warm:.0f} s), "
+                  f"prefill {prefill_ms:.1f} ms", flush=True)
         if "hf_compiled" not in args.skip:
-            ms, warm = bench_hf_static_compiled(model, prompt, 32)
-            row["hf_compiled_ms"], row["hf_compiled_warmup_s"] = ms, warm
-            print(f"[{shape}] hf static+compile {ms:.2f} ms/token", flush=True)
+            try:
+                ms, warm = bench_hf_static_compiled(model, prompt, 32)
+                row["hf_compiled_ms"], row["hf_compiled_warmup_s"] = ms, warm
+                print(f"[{shape}] hf static+compile {ms:.2f} ms/token", flush=True)
+            except Exception as error:  # report it and go on to kiln
+                row["hf_compiled_error"] = str(error).splitlines()[0][:200]
+                print(f"[{shape}] hf static+compile failed: {row['hf_compiled_error']}", flush=True)
         del model
         torch.cuda.empty_cache()
         torch._dynamo.reset()
