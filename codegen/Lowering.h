@@ -137,6 +137,16 @@ private:
   unsigned newBuffer(std::string name, DType dtype, uint64_t bytesPerToken,
                      uint64_t fixedBytes);
   mlir::FailureOr<unsigned> weightArg(mlir::Value value, mlir::Operation *user);
+  /// A linear-like op's operands, checked and bound: the contraction size,
+  /// the weight and bias args (bias 0 when there is none), the element type.
+  struct LinearOperands {
+    int64_t k;
+    unsigned weight, bias;
+    DType dtype;
+  };
+  mlir::FailureOr<LinearOperands> linearOperands(mlir::Operation *op, mlir::Value input,
+                                                 mlir::Value weight, mlir::Value bias,
+                                                 int64_t rows);
   void launch(const KernelSpec &spec, mlir::Operation *op, llvm::ArrayRef<Arg> args);
   void record(Command command);
   std::string bufferName(mlir::Operation *op, llvm::StringRef what) const;

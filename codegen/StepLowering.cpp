@@ -590,9 +590,9 @@ LogicalResult StepLowering::launchGemv(Operation *op, Value input, GemvParams pa
   return success();
 }
 
-LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight, Value bias) {
-  int64_t n = cast<ShapedType>(op->getResult(0).getType()).getShape().back();
-  FailureOr<int64_t> k = checkLinear(op, input, weight, bias, n);
+FailureOr<StepLowering::LinearOperands>
+StepLowering::linearOperands(Operation *op, Value input, Value weight, Value bias, int64_t rows) {
+  FailureOr<int64_t> k = checkLinear(op, input, weight, bias, rows);
   if (failed(k))
     return failure();
   FailureOr<unsigned> w = weightArg(weight, op);
@@ -602,6 +602,15 @@ LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight
   FailureOr<DType> dtype = dtypeOf(cast<ShapedType>(input.getType()).getElementType());
   if (failed(dtype))
     return op->emitError("codegen does not support this linear's element type"), failure();
+  return LinearOperands{*k, *w, *b, *dtype};
+}
+
+LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight, Value bias) {
+  int64_t n = cast<ShapedType>(op->getResult(0).getType()).getShape().back();
+  FailureOr<LinearOperands> operands = linearOperands(op, input, weight, bias, n);
+  if (failed(operands))
+    return failure();
+  auto [k, w, b, dtype] = *operands;
 
   if (kind == StepKind::prefill) {
     FailureOr<unsigned> in = contiguousBuffer(input, op);
@@ -611,13 +620,13 @@ LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight
       return failure();
     Gemm gemm;
     gemm.a = Arg::buffer(*in);
-    gemm.b = Arg::weight(*w);
+    gemm.b = Arg::weight(w);
     gemm.c = Arg::buffer(*out);
     if (bias)
-      gemm.bias = Arg::weight(*b);
+      gemm.bias = Arg::weight(b);
     gemm.n = n;
-    gemm.k = *k;
-    gemm.dtype = *dtype;
+    gemm.k = k;
+    gemm.dtype = dtype;
     gemm.name = describeLocation(op->getLoc());
     record(std::move(gemm));
     return success();
@@ -628,12 +637,12 @@ LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight
     return failure();
   GemvParams params;
   params.n = n;
-  params.k = *k;
+  params.k = k;
   params.bias = static_cast<bool>(bias);
-  params.dtype = *dtype;
-  SmallVector<Arg> args = {Arg::weight(*w)};
+  params.dtype = dtype;
+  SmallVector<Arg> args = {Arg::weight(w)};
   if (bias)
-    args.push_back(Arg::weight(*b));
+    args.push_back(Arg::weight(b));
   args.push_back(Arg::buffer(*out));
   // tfm.attention's RoPE and KV-cache write go into the packed-QKV GEMV when
   // the attention is its only user.
@@ -662,37 +671,29 @@ LogicalResult StepLowering::lowerLinear(Operation *op, Value input, Value weight
 
 LogicalResult StepLowering::lowerLmHead(Operation *op, Value input, Value weight, Value bias) {
   int64_t n = cast<ShapedType>(op->getResult(0).getType()).getShape().back();
-  FailureOr<int64_t> k = checkLinear(op, input, weight, bias, n);
-  if (failed(k))
+  FailureOr<LinearOperands> operands = linearOperands(op, input, weight, bias, n);
+  if (failed(operands))
     return failure();
-  FailureOr<unsigned> w = weightArg(weight, op);
-  FailureOr<unsigned> b = bias ? weightArg(bias, op) : FailureOr<unsigned>(0u);
-  FailureOr<DType> dtype = dtypeOf(cast<ShapedType>(input.getType()).getElementType());
-  if (failed(w) || failed(b) || failed(dtype))
-    return failure();
+  auto [k, w, b, dtype] = *operands;
   GemvParams params;
   params.n = n;
-  params.k = *k;
+  params.k = k;
   params.bias = static_cast<bool>(bias);
   params.lastTokens = true;
-  params.dtype = *dtype;
-  SmallVector<Arg> args = {Arg::weight(*w)};
+  params.dtype = dtype;
+  SmallVector<Arg> args = {Arg::weight(w)};
   if (bias)
-    args.push_back(Arg::weight(*b));
+    args.push_back(Arg::weight(b));
   args.append({Arg::buffer(context.plan.logits), Arg::step()});
   return launchGemv(op, input, params, args);
 }
 
 LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
   int64_t size = op.getType().getShape().back();
-  FailureOr<int64_t> k = checkLinear(op, op.getInput(), op.getWeight(), op.getBias(), 2 * size);
-  if (failed(k))
+  FailureOr<LinearOperands> operands = linearOperands(op, op.getInput(), op.getWeight(), op.getBias(), 2 * size);
+  if (failed(operands))
     return failure();
-  FailureOr<unsigned> w = weightArg(op.getWeight(), op);
-  FailureOr<unsigned> b = op.getBias() ? weightArg(op.getBias(), op) : FailureOr<unsigned>(0u);
-  FailureOr<DType> dtype = dtypeOf(op.getInput().getType().getElementType());
-  if (failed(w) || failed(b) || failed(dtype))
-    return failure();
+  auto [k, w, b, dtype] = *operands;
   llvm::StringRef activation = activationFunction(op.getActivation());
 
   if (kind == StepKind::prefill) {
@@ -700,20 +701,20 @@ LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
     FailureOr<unsigned> out = define(op.getResult(), "mlp");
     if (failed(in) || failed(out))
       return failure();
-    unsigned gateUp = newBuffer(bufferName(op, "gate_up"), *dtype,
-                                static_cast<uint64_t>(2 * size * dtypeBytes(*dtype)), 0);
+    unsigned gateUp = newBuffer(bufferName(op, "gate_up"), dtype,
+                                static_cast<uint64_t>(2 * size * dtypeBytes(dtype)), 0);
     Gemm gemm;
     gemm.a = Arg::buffer(*in);
-    gemm.b = Arg::weight(*w);
+    gemm.b = Arg::weight(w);
     gemm.c = Arg::buffer(gateUp);
     if (op.getBias())
-      gemm.bias = Arg::weight(*b);
+      gemm.bias = Arg::weight(b);
     gemm.n = 2 * size;
-    gemm.k = *k;
-    gemm.dtype = *dtype;
+    gemm.k = k;
+    gemm.dtype = dtype;
     gemm.name = describeLocation(op.getLoc());
     record(std::move(gemm));
-    launch(gatedActivationKernel(activation, size, *dtype), op,
+    launch(gatedActivationKernel(activation, size, dtype), op,
            {Arg::buffer(gateUp), Arg::buffer(*out)});
     return success();
   }
@@ -722,13 +723,13 @@ LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
     return failure();
   GemvParams params;
   params.n = size;
-  params.k = *k;
+  params.k = k;
   params.bias = static_cast<bool>(op.getBias());
   params.gatedActivation = activation.str();
-  params.dtype = *dtype;
-  SmallVector<Arg> args = {Arg::weight(*w)};
+  params.dtype = dtype;
+  SmallVector<Arg> args = {Arg::weight(w)};
   if (op.getBias())
-    args.push_back(Arg::weight(*b));
+    args.push_back(Arg::weight(b));
   args.append({Arg::buffer(*out), Arg::numTokens()});
   return launchGemv(op, op.getInput(), params, args);
 }

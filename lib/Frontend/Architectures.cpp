@@ -192,6 +192,22 @@ void readStandardSizes(const ConfigReader &config, ModelDescription &model) {
   model.maxPositions = config.optionalSize("max_position_embeddings");
 }
 
+/// The sizes that GPT-2 era configs spell in several ways (n_embd, n_head,
+/// n_layer or the usual names), each looked up in the given order. Returns the
+/// keys read for the hidden size and the heads, which errors name.
+std::pair<StringRef, StringRef> readAliasedSizes(const ConfigReader &config,
+                                                 ModelDescription &model,
+                                                 std::initializer_list<StringRef> hiddenKeys,
+                                                 std::initializer_list<StringRef> layerKeys,
+                                                 std::initializer_list<StringRef> headKeys) {
+  StringRef hiddenKey = keyOf(config, hiddenKeys), headsKey = keyOf(config, headKeys);
+  model.hiddenSize = config.requiredSize(hiddenKey);
+  model.numLayers = config.requiredSize(keyOf(config, layerKeys));
+  model.numHeads = config.requiredSize(headsKey);
+  model.vocabSize = config.requiredSize("vocab_size");
+  return {hiddenKey, headsKey};
+}
+
 //===----------------------------------------------------------------------===//
 // Llama, Mistral, Qwen2: RMSNorm, SwiGLU, separate q/k/v, RoPE, GQA
 //===----------------------------------------------------------------------===//
@@ -354,12 +370,9 @@ void describeGptNeox(const ConfigReader &config, ModelDescription &model) {
 }
 
 void describeGptj(const ConfigReader &config, ModelDescription &model) {
-  StringRef hiddenKey = keyOf(config, {"n_embd", "hidden_size"});
-  StringRef headsKey = keyOf(config, {"n_head", "num_attention_heads"});
-  model.hiddenSize = config.requiredSize(hiddenKey);
-  model.numLayers = config.requiredSize(keyOf(config, {"n_layer", "num_hidden_layers"}));
-  model.numHeads = config.requiredSize(headsKey);
-  model.vocabSize = config.requiredSize("vocab_size");
+  auto [hiddenKey, headsKey] =
+      readAliasedSizes(config, model, {"n_embd", "hidden_size"}, {"n_layer", "num_hidden_layers"},
+                       {"n_head", "num_attention_heads"});
   model.maxPositions =
       config.optionalSize(keyOf(config, {"n_positions", "max_position_embeddings"}));
   if (config.failed())
@@ -404,12 +417,9 @@ void describeGptj(const ConfigReader &config, ModelDescription &model) {
 }
 
 void describeBloom(const ConfigReader &config, ModelDescription &model) {
-  StringRef hiddenKey = keyOf(config, {"hidden_size", "n_embed"});
-  StringRef headsKey = keyOf(config, {"n_head", "num_attention_heads"});
-  model.hiddenSize = config.requiredSize(hiddenKey);
-  model.numLayers = config.requiredSize(keyOf(config, {"n_layer", "num_hidden_layers"}));
-  model.numHeads = config.requiredSize(headsKey);
-  model.vocabSize = config.requiredSize("vocab_size");
+  auto [hiddenKey, headsKey] =
+      readAliasedSizes(config, model, {"hidden_size", "n_embed"}, {"n_layer", "num_hidden_layers"},
+                       {"n_head", "num_attention_heads"});
   if (config.failed())
     return;
   model.intermediateSize = 4 * model.hiddenSize;
@@ -434,12 +444,9 @@ void describeBloom(const ConfigReader &config, ModelDescription &model) {
 /// not, parallel_attn or sequential) and new_decoder_architecture (grouped
 /// kv heads, always parallel, one or two norms).
 void describeFalcon(const ConfigReader &config, ModelDescription &model) {
-  StringRef hiddenKey = keyOf(config, {"hidden_size", "n_embed"});
-  StringRef headsKey = keyOf(config, {"num_attention_heads", "n_head"});
-  model.hiddenSize = config.requiredSize(hiddenKey);
-  model.numLayers = config.requiredSize(keyOf(config, {"num_hidden_layers", "n_layer"}));
-  model.numHeads = config.requiredSize(headsKey);
-  model.vocabSize = config.requiredSize("vocab_size");
+  auto [hiddenKey, headsKey] =
+      readAliasedSizes(config, model, {"hidden_size", "n_embed"}, {"num_hidden_layers", "n_layer"},
+                       {"num_attention_heads", "n_head"});
   model.maxPositions = config.optionalSize("max_position_embeddings");
   if (config.failed())
     return;
