@@ -30,7 +30,13 @@ using llvm::formatv;
 namespace {
 
 constexpr int64_t kSharedLimit = 48 * 1024;
-constexpr int64_t kDecodeWarps = 4;
+// Decode attention blocks: 8 warps take up to 256 keys in one round of
+// tiles (the warp with a second tile sets a block's time: bench/NOTES.md,
+// section 5), and a context is split over more blocks only when each split
+// has kDecodeMinTilesPerWarp tiles per warp: the combine of splits costs more
+// than a second tile, which a warp pipelines.
+constexpr int64_t kDecodeWarps = 8;
+constexpr int64_t kDecodeMinTilesPerWarp = 2;
 // Query heads of one kv head a decode block serves, reading each K/V row
 // once for all of them. (One head a block halves the kernel's time at 128
 // positions but costs more at 4096 than it saves: bench/NOTES.md, section 4.)
@@ -723,11 +729,13 @@ KernelSpec codegen::attentionPrefillKernel(const AttentionParams &params) {
 }
 
 int64_t codegen::chooseDecodeSplits(const AttentionParams &params) {
-  // About two blocks per SM of an H100 (132) at the longest context, at
-  // least 64 keys each there; a short context leaves most splits empty.
+  // About two blocks per SM of an H100 (132) at the longest context, as
+  // long as each split gets its kDecodeMinTilesPerWarp tiles per warp there;
+  // a short context leaves most splits empty.
   int64_t blocksPerSplit = params.kvHeads * decodeHeadGroups(params);
+  int64_t minSplitKeys = kDecodeWarps * kDecodeMinTilesPerWarp * 32;
   return std::clamp<int64_t>(ceilDiv(2 * 132, blocksPerSplit), 1,
-                             std::min<int64_t>(ceilDiv(params.maxSeqLen, 64), 64));
+                             std::min<int64_t>(ceilDiv(params.maxSeqLen, minSplitKeys), 64));
 }
 
 int64_t codegen::decodeHeadGroups(const AttentionParams &params) {
@@ -847,21 +855,26 @@ ${ALIBI}
 // Block (token, kv head, group, split) attends the group's query heads over
 // its split of the token's visible keys, reading each key and value row once
 // for all of them: warps take tiles of 32 keys; for scores a lane takes one
-// key, for p · V ${LANES} lanes share a value row, ${WIDTH} dims each.
+// key, for p · V ${LANES} lanes share a value row, ${WIDTH} dims each. Cache rows
+// are read through L2 only: those of this step's positions were written by
+// another SM.
 extern "C" __global__ void __launch_bounds__(${THREADS})
 ${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
         const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
         kiln::StepState step) {
 ${CONSTANTS}
   constexpr int kGroupHeads = ${GROUP_HEADS}, kHeadGroups = ${HEAD_GROUPS}, kSplits = ${SPLITS};
-  constexpr int kWarps = ${WARPS}, kVec = ${WIDTH}, kPartial = kHeadDim + 2;
+  constexpr int kMinTiles = ${MIN_TILES};
+  using W = ${WVEC};
+  constexpr int kWarps = ${WARPS}, kVec = W::size, kPartial = kHeadDim + 2;
   // p · V: kLanes lanes per value row, kKeysPerStep rows per step of a warp.
   constexpr int kChunks = kHeadDim / kVec, kLanes = ${LANES}, kKeysPerStep = 32 / kLanes;
   constexpr int kChunksPerLane = (kChunks + kLanes - 1) / kLanes;
   constexpr float kScale = ${SCALE};
   const float kNegInf = -__int_as_float(0x7f800000);
   __shared__ float q[kGroupHeads][kHeadDim];
-  __shared__ float merge[kWarps][kGroupHeads][kPartial];${SPLIT_SHARED}
+  __shared__ float merge[kWarps][kGroupHeads][kPartial];
+  __shared__ float warp_weight[kWarps][kGroupHeads], head_max[kGroupHeads], head_sum[kGroupHeads];${SPLIT_SHARED}
   kiln::launch_dependents();
 
   // The step state was written before the step: read it while the previous
@@ -876,27 +889,82 @@ ${CONSTANTS}
   const int pos = step.positions[token];
   const int key_end = min(step.kv_len[sequence], pos + 1);
   const int key_begin = ${KEY_BEGIN};
-  // Splits of whole 32-key tiles, at least a tile for each warp: a short
-  // context leaves the last splits without keys (those blocks return at
-  // once), and one of up to kWarps tiles needs no combine.
-  const int chunk = max(kWarps * 32, ((key_end - key_begin + kSplits - 1) / kSplits + 31) / 32 * 32);
+  // Splits of whole 32-key tiles, at least kMinTiles for each warp (a few
+  // more tiles cost a warp less than a combine): a short context leaves the
+  // last splits without keys (those blocks return at once), and one of up to
+  // kWarps * kMinTiles tiles needs no combine.
+  const int chunk = max(kWarps * kMinTiles * 32,
+                        ((key_end - key_begin + kSplits - 1) / kSplits + 31) / 32 * 32);
   const int begin = key_begin + split * chunk;
-  const int end = min(key_end, begin + chunk);
+  const int end = min(key_end, begin + chunk);${RETURN_IF_UNUSED}
   const size_t cache_base = (size_t)step.slot[sequence] * kMaxSeqLen * kKeyStride + kv_head * kHeadDim;
   const T *keys = k_cache + cache_base;
   const T *values = v_cache + cache_base;
-  kiln::wait_for_previous_grids();${RETURN_IF_UNUSED}
-
-  for (int i = threadIdx.x; i < kGroupHeads * kHeadDim; i += blockDim.x) {
-    const int g = i / kHeadDim, d = i % kHeadDim;
-    q[g][d] = g < heads_here
-        ? kiln::to_float(qkv[(size_t)token * kRow + (head0 + g) * kHeadDim + d]) * kScale
-        : 0.f;
-  }
-  __syncthreads();
+  // Positions from `fresh` on (this step's tokens of the sequence, whose
+  // positions are consecutive) were written in this step, by the kernel
+  // before this one: they may be read only after the wait.
+  const int fresh = pos - (token - step.query_start[sequence]);
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int row_in_step = lane / kLanes, lane_chunk = lane % kLanes;
+  // A warp's tile of 32 keys in registers: the K row of the lane's key (for
+  // scores a lane takes one key) and the lane's share of the V rows (for
+  // p · V kLanes lanes share a row). The first kKAhead and kVAhead vectors
+  // are all loaded before any is used, so that their latencies overlap: the
+  // first tile's cached rows before the wait, while the QKV GEMV finishes,
+  // the next tile's keys once the scores are done and its values once p · V
+  // is.
+  constexpr int kKVecs = kHeadDim / kVec, kKAhead = kKVecs < 16 ? kKVecs : 16;
+  constexpr int kVSteps = 32 / kKeysPerStep;
+  constexpr int kVAhead = kVSteps * kChunksPerLane <= 16 ? kVSteps : 16 / kChunksPerLane;
+  W k_ahead[kKAhead], v_ahead[kVAhead][kChunksPerLane];
+  // Load the rows of the tile at k0 (of keys before `end`).
+  auto load_keys = [&](int k0) {
+    const int key = k0 + lane;
+    if (key < end)
+#pragma unroll
+      for (int i = 0; i < kKAhead; ++i)
+        k_ahead[i] = ${LOAD}(keys + (size_t)key * kKeyStride + i * kVec);
+  };
+  auto load_values = [&](int k0) {
+#pragma unroll
+    for (int j = 0; j < kVAhead; ++j) {
+      const int row = k0 + j * kKeysPerStep + row_in_step;
+#pragma unroll
+      for (int c = 0; c < kChunksPerLane; ++c) {
+        const int d = (lane_chunk + c * kLanes) * kVec;
+        if (row < end && d < kHeadDim)
+          v_ahead[j][c] = ${LOAD}(values + (size_t)row * kKeyStride + d);
+      }
+    }
+  };
+  // A first tile with none of this step's rows loads before the wait, one
+  // with some after it (a reload of the same registers would wait for the
+  // first load).
+  const int first_tile = begin + warp * 32;
+  const bool cached_tile = first_tile + 32 <= fresh;
+  if (first_tile < end && cached_tile) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  }
+  kiln::wait_for_previous_grids();
+  if (first_tile < end && !cached_tile) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  }
+
+  // The group's q (its heads are neighbours in the packed row), a vector a
+  // thread, scaled.
+  for (int i = threadIdx.x * kVec; i < kGroupHeads * kHeadDim; i += blockDim.x * kVec) {
+    const W v = i / kHeadDim < heads_here
+        ? ${LOAD_Q}(qkv + (size_t)token * kRow + head0 * kHeadDim + i)
+        : W{};
+#pragma unroll
+    for (int e = 0; e < kVec; ++e)
+      q[i / kHeadDim][i % kHeadDim + e] = v.get(e) * kScale;
+  }
+  __syncthreads();
+
   float m[kGroupHeads], l[kGroupHeads], acc[kGroupHeads][kChunksPerLane][kVec];
 #pragma unroll
   for (int g = 0; g < kGroupHeads; ++g) {
@@ -909,7 +977,8 @@ ${CONSTANTS}
         acc[g][c][e] = 0.f;
   }
 
-  for (int k0 = begin + warp * 32; k0 < end; k0 += kWarps * 32) {
+  for (int k0 = first_tile; k0 < end; k0 += kWarps * 32) {
+    const int next = k0 + kWarps * 32;
     const int key = k0 + lane;
     const bool visible = key < end;
     float s[kGroupHeads];
@@ -917,18 +986,18 @@ ${CONSTANTS}
     for (int g = 0; g < kGroupHeads; ++g)
       s[g] = 0.f;
     if (visible) {
-      const T *k_row = keys + (size_t)key * kKeyStride;
 #pragma unroll
-      for (int d = 0; d < kHeadDim; d += kVec) {
-        float kv[kVec];
-        ${LOAD_K}
+      for (int i = 0; i < kKVecs; ++i) {
+        const W kv = i < kKAhead ? k_ahead[i < kKAhead ? i : 0] : ${LOAD}(keys + (size_t)key * kKeyStride + i * kVec);
 #pragma unroll
         for (int g = 0; g < kGroupHeads; ++g)
 #pragma unroll
           for (int e = 0; e < kVec; ++e)
-            s[g] += q[g][d + e] * kv[e];
+            s[g] += q[g][i * kVec + e] * kv.get(e);
       }
     }
+    if (next < end)
+      load_keys(next);
     float p[kGroupHeads];
 #pragma unroll
     for (int g = 0; g < kGroupHeads; ++g) {
@@ -937,7 +1006,7 @@ ${CONSTANTS}
       const float m_new = fmaxf(m[g], kiln::warp_max(score));
       const float alpha = m_new == kNegInf ? 1.f : expf(m[g] - m_new);
       p[g] = visible ? expf(score - m_new) : 0.f;
-      l[g] = l[g] * alpha + kiln::warp_sum(p[g]);
+      l[g] = l[g] * alpha + p[g]; // this lane's keys: summed over the warp at the end
 #pragma unroll
       for (int c = 0; c < kChunksPerLane; ++c)
 #pragma unroll
@@ -947,36 +1016,34 @@ ${CONSTANTS}
     }
     // p · V: kKeysPerStep value rows per step, each read by kLanes lanes.
     const int keys_here = min(32, end - k0);
-#pragma unroll 8
-    for (int j = 0; j < 32; j += kKeysPerStep) {
-      const int row = j + row_in_step;
-      float v[kChunksPerLane][kVec];
+#pragma unroll
+    for (int j = 0; j < kVSteps; ++j) {
+      const int row = j * kKeysPerStep + row_in_step;
 #pragma unroll
       for (int c = 0; c < kChunksPerLane; ++c) {
         const int d = (lane_chunk + c * kLanes) * kVec;
-        if (row < keys_here && d < kHeadDim) {
-          ${LOAD_V}
-        } else {
+        W v;
+        if (row < keys_here && d < kHeadDim)
+          v = j < kVAhead ? v_ahead[j < kVAhead ? j : 0][c] : ${LOAD}(values + (size_t)(k0 + row) * kKeyStride + d);
+        else
+          v = W{};
+#pragma unroll
+        for (int g = 0; g < kGroupHeads; ++g) {
+          const float pj = __shfl_sync(0xffffffffu, p[g], row);
 #pragma unroll
           for (int e = 0; e < kVec; ++e)
-            v[c][e] = 0.f;
+            acc[g][c][e] += pj * v.get(e);
         }
       }
-#pragma unroll
-      for (int g = 0; g < kGroupHeads; ++g) {
-        const float pj = __shfl_sync(0xffffffffu, p[g], row);
-#pragma unroll
-        for (int c = 0; c < kChunksPerLane; ++c)
-#pragma unroll
-          for (int e = 0; e < kVec; ++e)
-            acc[g][c][e] += pj * v[c][e];
-      }
     }
+    if (next < end)
+      load_values(next);
   }
 
   // Sum the lanes that shared value rows, then merge the warps' states.
 #pragma unroll
   for (int g = 0; g < kGroupHeads; ++g) {
+    l[g] = kiln::warp_sum(l[g]);
 #pragma unroll
     for (int c = 0; c < kChunksPerLane; ++c)
 #pragma unroll
@@ -999,14 +1066,26 @@ ${CONSTANTS}
       }
   }
   __syncthreads();
-  auto merge_warps = [&](int g, int d, float &m_all, float &l_all, float &a_all) {
+  // Each warp's weight in a head's merged state, once per (warp, head).
+  if (threadIdx.x < kGroupHeads) {
+    const int g = threadIdx.x;
+    float m_all = kNegInf, l_all = 0.f;
     for (int w = 0; w < kWarps; ++w)
       m_all = fmaxf(m_all, merge[w][g][0]);
     for (int w = 0; w < kWarps; ++w) {
-      const float weight = merge[w][g][0] == kNegInf ? 0.f : expf(merge[w][g][0] - m_all);
-      l_all += merge[w][g][1] * weight;
-      a_all += merge[w][g][2 + d] * weight;
+      warp_weight[w][g] = merge[w][g][0] == kNegInf ? 0.f : expf(merge[w][g][0] - m_all);
+      l_all += merge[w][g][1] * warp_weight[w][g];
     }
+    head_max[g] = m_all;
+    head_sum[g] = l_all;
+  }
+  __syncthreads();
+  auto merge_warps = [&](int g, int d, float &m_all, float &l_all, float &a_all) {
+    m_all = head_max[g];
+    l_all = head_sum[g];
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w)
+      a_all += merge[w][g][2 + d] * warp_weight[w][g];
   };
 ${FINISH}}
 )cuda",
@@ -1023,6 +1102,7 @@ ${FINISH}}
                               {"HEAD_GROUPS", std::to_string(headGroups)},
                               {"SPLITS", std::to_string(splits)},
                               {"WARPS", std::to_string(kDecodeWarps)},
+                              {"MIN_TILES", std::to_string(kDecodeMinTilesPerWarp)},
                               {"WIDTH", std::to_string(width)},
                               {"LANES", std::to_string(lanesPerKey)},
                               {"SCALE", floatLiteral(params.scale)},
@@ -1030,9 +1110,9 @@ ${FINISH}}
                                                 ? formatv("max(0, pos - {0} + 1)", params.window)
                                                       .str()
                                                 : "0"},
-                              {"LOAD_K", loadFloats("kv", "k_row + d", width)},
-                              {"LOAD_V", loadFloats("v[c]", "values + (size_t)(k0 + row) * kKeyStride + d",
-                                                    width)},
+                              {"WVEC", width > 1 ? "kiln::Vec16<T>" : "kiln::Vec1<T>"},
+                              {"LOAD", width > 1 ? "kiln::load16_cg" : "kiln::load1_cg"},
+                              {"LOAD_Q", width > 1 ? "kiln::load16" : "kiln::load1"},
                               {"ADJUST", params.alibiSlopes.empty()
                                              ? std::string()
                                              : formatv("s[g] += {0}_alibi_slopes[min(head0 + g, "

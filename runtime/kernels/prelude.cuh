@@ -161,6 +161,15 @@ template <typename T> __device__ __forceinline__ Vec16<T> load16_stream(const T 
                : "l"(p));
   return v;
 }
+/// 16 bytes through L2 only (ld.global.cg), for what an earlier kernel of the
+/// step wrote: this SM's L1 may hold a stale copy of its sector.
+template <typename T> __device__ __forceinline__ Vec16<T> load16_cg(const T *p) {
+  Vec16<T> v;
+  asm volatile("ld.global.cg.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.raw.x), "=r"(v.raw.y), "=r"(v.raw.z), "=r"(v.raw.w)
+               : "l"(p));
+  return v;
+}
 /// One element, for rows whose length is no multiple of 16 bytes.
 template <typename T> struct Vec1 {
   static constexpr int size = 1;
@@ -171,6 +180,11 @@ template <typename T> struct Vec1 {
 template <typename T> __device__ __forceinline__ Vec1<T> load1(const T *p) {
   Vec1<T> v;
   v.raw = *p;
+  return v;
+}
+template <typename T> __device__ __forceinline__ Vec1<T> load1_cg(const T *p) {
+  Vec1<T> v;
+  v.raw = __ldcg(p);
   return v;
 }
 template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
