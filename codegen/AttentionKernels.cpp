@@ -144,7 +144,7 @@ KernelSpec codegen::ropeKvCacheKernel(const AttentionParams &params, bool zeroCo
     T *head = row + (p / kHalf) * kHeadDim;
     const int i0 = ${I0}, i1 = ${I1};
     float sine, cosine;
-    sincosf((float)position * ${TABLE}[j], &sine, &cosine);
+    kiln::rope_sincos((float)position * ${TABLE}[j], &sine, &cosine);
     const float x0 = kiln::to_float(head[i0]), x1 = kiln::to_float(head[i1]);
     head[i0] = kiln::from_float<T>(x0 * cosine - x1 * sine);
     head[i1] = kiln::from_float<T>(x1 * cosine + x0 * sine);

@@ -143,7 +143,7 @@ std::string kvCacheEpilogue(const GemvParams &params, llvm::StringRef table) {
     rotate = formatv(R"cuda(
           if (head < kHeads + kKvHeads && pair < kHalf) {
             float sine, cosine;
-            sincosf((float)position * {0}[pair], &sine, &cosine);
+            kiln::rope_sincos((float)position * {0}[pair], &sine, &cosine);
             const float x0 = value[0], x1 = value[1];
             value[0] = x0 * cosine - x1 * sine;
             value[1] = x1 * cosine + x0 * sine;

@@ -189,6 +189,17 @@ template <typename T> __device__ __forceinline__ Vec1<T> load1_cg(const T *p) {
 }
 template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
 
+/// Sine and cosine of a RoPE angle (position × inverse frequency, rounded to
+/// float as transformers computes it). The angle is reduced to [-π, π] in
+/// double, so that no slow path for large arguments (with its local-memory
+/// table) is compiled into the kernel, and the hardware approximation, whose
+/// error there is below 4e-7, does the rest.
+__device__ __forceinline__ void rope_sincos(float angle, float *sine, float *cosine) {
+  const double turns = rint((double)angle * 0.15915494309189535);
+  const float reduced = (float)((double)angle - turns * 6.283185307179586);
+  __sincosf(reduced, sine, cosine);
+}
+
 /// Activations as transformers computes them, in float.
 __device__ __forceinline__ float silu(float x) { return x / (1.f + expf(-x)); }
 __device__ __forceinline__ float gelu(float x) { return 0.5f * x * (1.f + erff(x * 0.70710678118654752f)); }
