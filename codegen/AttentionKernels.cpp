@@ -788,10 +788,8 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   std::string writeOut = R"cuda(
     for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
       const int g = i / kHeadDim, d = i % kHeadDim;
-      float m_all = kNegInf, l_all = 0.f, a_all = 0.f;
-      merge_warps(g, d, m_all, l_all, a_all);
       out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] =
-          kiln::from_float<T>(l_all > 0.f ? a_all / l_all : 0.f);
+          kiln::from_float<T>(head_sum[g] > 0.f ? merged_acc(g, d) / head_sum[g] : 0.f);
     })cuda";
   std::string finish;
   if (splits == 1)
@@ -804,14 +802,12 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   // (token, kv head, group) to finish combines them all.
   for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
     const int g = i / kHeadDim, d = i % kHeadDim;
-    float m_all = kNegInf, l_all = 0.f, a_all = 0.f;
-    merge_warps(g, d, m_all, l_all, a_all);
     float *dst = partial + (((size_t)token * kHeads + head0 + g) * kSplits + split) * kPartial;
     if (d == 0) {
-      dst[0] = m_all;
-      dst[1] = l_all;
+      dst[0] = head_max[g];
+      dst[1] = head_sum[g];
     }
-    dst[2 + d] = a_all;
+    dst[2 + d] = merged_acc(g, d);
   }
   __threadfence();
   __syncthreads();
@@ -1080,12 +1076,14 @@ ${CONSTANTS}
     head_sum[g] = l_all;
   }
   __syncthreads();
-  auto merge_warps = [&](int g, int d, float &m_all, float &l_all, float &a_all) {
-    m_all = head_max[g];
-    l_all = head_sum[g];
+  // Dim d of head g's accumulator, merged over the warps (its max and sum
+  // are head_max[g] and head_sum[g]).
+  auto merged_acc = [&](int g, int d) {
+    float acc_all = 0.f;
 #pragma unroll
     for (int w = 0; w < kWarps; ++w)
-      a_all += merge[w][g][2 + d] * warp_weight[w][g];
+      acc_all += merge[w][g][2 + d] * warp_weight[w][g];
+    return acc_all;
   };
 ${FINISH}}
 )cuda",

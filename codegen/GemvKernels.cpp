@@ -41,16 +41,6 @@ constexpr int64_t kMaxTokenGroup = 4;
 /// enough that several blocks (and the next kernel's) stay resident per SM.
 constexpr int64_t kNormSharedBytes = 32 * 1024;
 
-/// `text` with every line but preprocessor ones indented by `spaces` more.
-std::string indented(llvm::StringRef text, size_t spaces) {
-  std::string result;
-  for (llvm::StringRef line : llvm::split(text, '\n'))
-    result += (line.empty() || line.starts_with("#") ? "" : std::string(spaces, ' ')) +
-              line.str() + "\n";
-  result.pop_back();
-  return result;
-}
-
 llvm::StringRef normName(const NormParams &norm) {
   if (norm.kind == NormKind::rms)
     return norm.residual ? "add_rms_norm" : "rms_norm";
@@ -75,19 +65,7 @@ std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRe
                                                ? "\n          if (blockIdx.x == 0)\n            " +
                                                      store + "(sum + source + i, v[item]);"
                                                : std::string()}});
-  std::string statistics =
-      rms ? R"cuda(
-      const float inv = rsqrtf(kiln::block_sum(total, scratch) / kK + kEpsilon);
-      const float mean = 0.f;)cuda"
-          : R"cuda(
-      const float mean = kiln::block_sum(total, scratch) / kK;
-      float deviation = 0.f;
-#pragma unroll
-      for (int item = 0; item < kItems; ++item)
-        if ((item * kThreads + threadIdx.x) * kVec < kK)
-          for (int e = 0; e < kVec; ++e)
-            deviation += (v[item].get(e) - mean) * (v[item].get(e) - mean);
-      const float inv = rsqrtf(kiln::block_sum(deviation, scratch) / kK + kEpsilon);)cuda";
+  std::string statistics = indented("\n" + normStatistics(rms, "kK", "v[item].get(e)"), 6);
   return fillTemplate(R"cuda(
     // ${OP} of this group's input rows into shared memory, one row at a time
     // by the whole block, kept in registers between the statistics and the

@@ -118,6 +118,33 @@ std::string codegen::storeFloats(llvm::StringRef pointer, llvm::StringRef array,
   return ("kiln::store16_floats(" + pointer + ", " + array + ");").str();
 }
 
+std::string codegen::indented(llvm::StringRef text, size_t spaces) {
+  std::string result;
+  for (llvm::StringRef line : llvm::split(text, '\n'))
+    result += (line.empty() || line.starts_with("#") ? "" : std::string(spaces, ' ')) +
+              line.str() + "\n";
+  result.pop_back();
+  return result;
+}
+
+std::string codegen::normStatistics(bool rms, llvm::StringRef size, llvm::StringRef element) {
+  if (rms)
+    return fillTemplate(R"cuda(const float inv = rsqrtf(kiln::block_sum(total, scratch) / ${SIZE} + kEpsilon);
+const float mean = 0.f;)cuda",
+                        {{"SIZE", size.str()}});
+  return fillTemplate(R"cuda(const float mean = kiln::block_sum(total, scratch) / ${SIZE};
+float deviation = 0.f;
+#pragma unroll
+for (int item = 0; item < kItems; ++item) {
+  const int i = (item * kThreads + threadIdx.x) * kVec;
+  if (i < ${SIZE})
+    for (int e = 0; e < kVec; ++e)
+      deviation += (${X} - mean) * (${X} - mean);
+}
+const float inv = rsqrtf(kiln::block_sum(deviation, scratch) / ${SIZE} + kEpsilon);)cuda",
+                      {{"SIZE", size.str()}, {"X", element.str()}});
+}
+
 unsigned codegen::threadsFor(int64_t work, unsigned limit) {
   int64_t threads = ceilDiv(std::max<int64_t>(work, 1), 32) * 32;
   return static_cast<unsigned>(std::min<int64_t>(threads, limit));

@@ -66,6 +66,13 @@ int64_t vectorWidth(DType dtype, int64_t extent);
 std::string loadFloats(llvm::StringRef array, llvm::StringRef pointer, int64_t width);
 std::string storeFloats(llvm::StringRef pointer, llvm::StringRef array, int64_t width,
                         DType dtype);
+/// `text` with every line but preprocessor ones indented by `spaces` more.
+std::string indented(llvm::StringRef text, size_t spaces);
+/// A block's statistics of a norm over the row it holds in registers
+/// (kItems items of kVec elements a thread, `element` reading one by `item`
+/// and `e`), from `total` (the thread's sum, or sum of squares for RMS):
+/// `mean` and `inv` (1 / the standard deviation or the RMS).
+std::string normStatistics(bool rms, llvm::StringRef size, llvm::StringRef element);
 /// ceil(a / b) for positive b.
 inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 /// Threads for `work` items: a multiple of 32, at most `limit`.

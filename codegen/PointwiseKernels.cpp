@@ -9,6 +9,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include <numeric>
 
 using namespace kiln;
 using namespace kiln::codegen;
@@ -110,21 +111,7 @@ KernelSpec codegen::normKernel(const NormParams &params) {
                                 {"STORE", storeFloats("sum + row + i", "x[item]", width,
                                                       params.dtype)}});
 
-  std::string statistics =
-      rms ? R"cuda(
-  const float inv = rsqrtf(kiln::block_sum(total, scratch) / kSize + kEpsilon);
-  const float mean = 0.f;)cuda"
-          : R"cuda(
-  const float mean = kiln::block_sum(total, scratch) / kSize;
-  float deviation = 0.f;
-#pragma unroll
-  for (int item = 0; item < kItems; ++item) {
-    const int i = (item * kThreads + threadIdx.x) * kVec;
-    if (i < kSize)
-      for (int e = 0; e < kVec; ++e)
-        deviation += (x[item][e] - mean) * (x[item][e] - mean);
-  }
-  const float inv = rsqrtf(kiln::block_sum(deviation, scratch) / kSize + kEpsilon);)cuda";
+  std::string statistics = indented("\n" + normStatistics(rms, "kSize", "x[item][e]"), 2);
 
   spec.source = fillTemplate(R"cuda(
 // One block per token; the row stays in registers between the statistics and
@@ -292,10 +279,7 @@ extern "C" __global__ void ${NAME}(const ${T} *__restrict__ gate_up, ${T} *__res
 }
 
 int64_t CopySegment::elements() const {
-  int64_t count = 1;
-  for (int64_t dim : dims)
-    count *= dim;
-  return count;
+  return std::accumulate(dims.begin(), dims.end(), int64_t(1), std::multiplies<>());
 }
 
 namespace {

@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <functional>
+#include <numeric>
 
 using namespace mlir;
 using namespace kiln;
@@ -33,10 +34,7 @@ FailureOr<SmallVector<int64_t>> codegen::perTokenShape(Value value) {
 }
 
 int64_t View::elements() const {
-  int64_t count = 1;
-  for (int64_t dim : dims)
-    count *= dim;
-  return count;
+  return std::accumulate(dims.begin(), dims.end(), int64_t(1), std::multiplies<>());
 }
 
 bool View::isContiguous() const {

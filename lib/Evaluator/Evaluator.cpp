@@ -23,6 +23,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <numeric>
 
 using namespace mlir;
 
@@ -55,10 +56,7 @@ Tensor Tensor::zeros(std::vector<int64_t> shape) {
 }
 
 int64_t Tensor::numElements() const {
-  int64_t count = 1;
-  for (int64_t dim : shape)
-    count *= dim;
-  return count;
+  return std::accumulate(shape.begin(), shape.end(), int64_t(1), std::multiplies<>());
 }
 
 //===----------------------------------------------------------------------===//
