@@ -294,7 +294,10 @@ KernelSpec codegen::gemvKernel(const GemvParams &params) {
                        params.bias ? "kiln::to_float(bias[kUnits + u])" : "0.f")
                    .str();
   else if (params.lastTokens)
-    epilogue = "          y[(size_t)t * kUnits + u] = acc[0][j] + " + bias + ";";
+    epilogue = "          const float logit = acc[0][j] + " + bias + R"cuda(;
+          y[(size_t)t * kUnits + u] = logit;
+          if (logit == logit) // NaN is never the greedy choice
+            best[j] = max(best[j], kiln::logit_key(logit, u));)cuda";
   else
     epilogue = "          y[(size_t)t * kUnits + u] = kiln::from_float<T>(acc[0][j] + " + bias + ");";
 
@@ -318,6 +321,29 @@ KernelSpec codegen::gemvKernel(const GemvParams &params) {
                          {"WEIGHTS", weights.str()}});
   };
   std::string loadWeights = width > 1 ? "kiln::load16_stream" : "kiln::load1";
+
+  // The LM head also finds each token's greedy choice: every warp its best
+  // (logit, row), then the block's in shared memory, then one atomic per
+  // token into the step state, which the sampling kernel reads instead of
+  // scanning the logits.
+  std::string prologue = params.norm ? normPrologue(params, width, sourceRow) : std::string();
+  std::string endGroup = params.norm ? "\n    __syncthreads();" : "";
+  if (params.lastTokens) {
+    prologue = R"cuda(
+    unsigned long long best[kTokens] = {};
+    if (threadIdx.x < kTokens)
+      block_best[threadIdx.x] = 0;)cuda" +
+               (params.norm ? prologue : "\n    __syncthreads();");
+    endGroup = R"cuda(
+    if (lane == 0)
+#pragma unroll
+      for (int j = 0; j < kTokens; ++j)
+        atomicMax(&block_best[j], best[j]);
+    __syncthreads();
+    if (threadIdx.x < kTokens && t0 + threadIdx.x < tokens)
+      atomicMax(&step.best_logit[t0 + threadIdx.x], block_best[threadIdx.x]);
+    __syncthreads();)cuda";
+  }
 
   // The tokens, kTokens at a time per pass over a unit's rows.
   std::string pass = fillTemplate(R"cuda(
@@ -368,8 +394,7 @@ ${EPILOGUE}
     }${END_GROUP}
   }
 )cuda",
-                                  {{"PROLOGUE", params.norm ? normPrologue(params, width, sourceRow)
-                                                            : std::string()},
+                                  {{"PROLOGUE", prologue},
                                    {"X_ROW", params.norm ? "xs + (t0 + j < tokens ? j : 0) * kK"
                                                          : "x + (size_t)(t0 + j < tokens ? " +
                                                                sourceRow + " : 0) * kK"},
@@ -378,7 +403,7 @@ ${EPILOGUE}
                                    {"ACCUMULATE_STREAMED",
                                     indented(accumulate("i + 32 * q", "wq[q][r]"), 2)},
                                    {"EPILOGUE", epilogue},
-                                   {"END_GROUP", params.norm ? "\n    __syncthreads();" : ""}});
+                                   {"END_GROUP", endGroup}});
   // A lone token (batch-1 decode) gets a pass of its own, which needs fewer
   // registers than a group's.
   std::string passes =
@@ -454,9 +479,10 @@ ${SHARED}${PASSES}}
                                          .str()
                                    : "const int tokens = num_tokens;"},
                               {"ROW_OF", rowOf},
-                              {"SHARED", params.norm ? "  __shared__ __align__(16) T xs[kTokenGroup * kK];\n"
-                                                       "  __shared__ float scratch[32];\n"
-                                                     : ""},
+                              {"SHARED", std::string(params.norm ? "  __shared__ __align__(16) T xs[kTokenGroup * kK];\n"
+                                                                   "  __shared__ float scratch[32];\n"
+                                                                 : "") +
+                                             (params.lastTokens ? "  __shared__ unsigned long long block_best[kTokenGroup];\n" : "")},
                               {"ZERO_COUNTERS", attention && decodeCountersPerToken(*attention)
                                                     ? zeroDecodeCounters(*attention, "counters",
                                                                          "tokens")

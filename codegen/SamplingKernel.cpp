@@ -1,7 +1,9 @@
 //===- SamplingKernel.cpp - choosing each sequence's next token -----------===//
 //
-// One block per sequence over its float logits row. Temperature 0 is greedy
-// (argmax, the lowest index among equal maxima, as torch.argmax). Otherwise,
+// One block per sequence over its float logits row. Temperature 0 is greedy:
+// the row the LM head found (the largest logit, the lowest index among equal
+// maxima, as torch.argmax; StepState::best_logit), with no pass over the row.
+// Otherwise,
 // as transformers' logits processors in order: temperature, top-k, top-p;
 // then a draw from the kept tokens' softmax with a Philox4x32-10 counter RNG
 // keyed by the sequence's seed at counter step_counter[b], which the kernel
@@ -38,55 +40,23 @@ __device__ __forceinline__ uint4 ${NAME}_philox(uint4 counter, uint2 key) {
   return counter;
 }
 
-// Floats as unsigned integers in the same order.
-__device__ __forceinline__ unsigned ${NAME}_key(float x) {
-  const unsigned bits = __float_as_uint(x);
-  return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
-}
-
 extern "C" __global__ void __launch_bounds__(1024) ${NAME}(const float *__restrict__ logits,
                                                           kiln::StepState step) {
   constexpr int kVocab = ${VOCAB}, kThreads = 1024;
   constexpr int kChunk = (kVocab + kThreads - 1) / kThreads;
   __shared__ float scratch[32];
-  __shared__ float best_value[32];
-  __shared__ int best_index[32];
   __shared__ float prefix[kThreads];
   kiln::launch_dependents();
   kiln::wait_for_previous_grids();
   const int b = blockIdx.x;
   const float *row = logits + (size_t)b * kVocab;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 
-  // Argmax: the greedy choice, and the maximum for the softmax.
-  float best = -__int_as_float(0x7f800000);
-  int index = kVocab;
-  for (int i = threadIdx.x; i < kVocab; i += kThreads)
-    if (row[i] > best) {
-      best = row[i];
-      index = i;
-    }
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const float other = __shfl_xor_sync(0xffffffffu, best, offset);
-    const int other_index = __shfl_xor_sync(0xffffffffu, index, offset);
-    if (other > best || (other == best && other_index < index)) {
-      best = other;
-      index = other_index;
-    }
-  }
-  if (lane == 0) {
-    best_value[warp] = best;
-    best_index[warp] = index;
-  }
-  __syncthreads();
-  best = best_value[0];
-  index = best_index[0];
-  for (int w = 1; w < kThreads / 32; ++w)
-    if (best_value[w] > best || (best_value[w] == best && best_index[w] < index)) {
-      best = best_value[w];
-      index = best_index[w];
-    }
-  const int argmax = index < kVocab ? index : 0; // all NaN: token 0
+  // The greedy choice and the maximum for the softmax, which the LM head
+  // left (no key: every logit was NaN, token 0).
+  const unsigned long long best_key = step.best_logit[b];
+  const int argmax = best_key ? (int)~(unsigned)best_key : 0;
+  const float best = best_key ? kiln::from_ordered_bits((unsigned)(best_key >> 32))
+                              : -__int_as_float(0x7f800000);
 
   const float temperature = step.temperature[b];
   if (!(temperature > 0.f)) {
@@ -101,12 +71,12 @@ extern "C" __global__ void __launch_bounds__(1024) ${NAME}(const float *__restri
   unsigned threshold = 0;
   const int top_k = step.top_k[b];
   if (top_k > 0 && top_k < kVocab) {
-    unsigned lo = 0, hi = ${NAME}_key(top);
+    unsigned lo = 0, hi = kiln::ordered_bits(top);
     while (lo < hi) {
       const unsigned mid = lo + (hi - lo + 1) / 2;
       float count = 0.f;
       for (int i = threadIdx.x; i < kVocab; i += kThreads)
-        count += ${NAME}_key(row[i] * inv_temperature) >= mid ? 1.f : 0.f;
+        count += kiln::ordered_bits(row[i] * inv_temperature) >= mid ? 1.f : 0.f;
       if (kiln::block_sum(count, scratch) >= (float)top_k)
         lo = mid;
       else
@@ -122,16 +92,16 @@ extern "C" __global__ void __launch_bounds__(1024) ${NAME}(const float *__restri
     float total = 0.f;
     for (int i = threadIdx.x; i < kVocab; i += kThreads) {
       const float x = row[i] * inv_temperature;
-      total += ${NAME}_key(x) >= threshold ? expf(x - top) : 0.f;
+      total += kiln::ordered_bits(x) >= threshold ? expf(x - top) : 0.f;
     }
     const float target = top_p * kiln::block_sum(total, scratch);
-    unsigned lo = threshold, hi = ${NAME}_key(top);
+    unsigned lo = threshold, hi = kiln::ordered_bits(top);
     while (lo < hi) {
       const unsigned mid = lo + (hi - lo + 1) / 2;
       float mass = 0.f;
       for (int i = threadIdx.x; i < kVocab; i += kThreads) {
         const float x = row[i] * inv_temperature;
-        mass += ${NAME}_key(x) >= mid ? expf(x - top) : 0.f;
+        mass += kiln::ordered_bits(x) >= mid ? expf(x - top) : 0.f;
       }
       if (kiln::block_sum(mass, scratch) >= target)
         lo = mid;
@@ -148,7 +118,7 @@ extern "C" __global__ void __launch_bounds__(1024) ${NAME}(const float *__restri
   float mass = 0.f;
   for (int i = chunk_begin; i < chunk_end; ++i) {
     const float x = row[i] * inv_temperature;
-    mass += ${NAME}_key(x) >= threshold ? expf(x - top) : 0.f;
+    mass += kiln::ordered_bits(x) >= threshold ? expf(x - top) : 0.f;
   }
   prefix[threadIdx.x] = mass;
   __syncthreads();
@@ -173,7 +143,7 @@ extern "C" __global__ void __launch_bounds__(1024) ${NAME}(const float *__restri
     int chosen = -1;
     for (int i = chunk_begin; i < chunk_end; ++i) {
       const float x = row[i] * inv_temperature;
-      if (${NAME}_key(x) < threshold)
+      if (kiln::ordered_bits(x) < threshold)
         continue;
       chosen = i;
       running += expf(x - top);

@@ -146,6 +146,7 @@ bool Session::Impl::allocate(std::string &error) {
   stepState.seed = reinterpret_cast<const uint64_t *>(base + layout.seed);
   stepState.sampled = at(layout.sampled);
   stepState.step_counter = at(layout.stepCounter);
+  stepState.best_logit = reinterpret_cast<uint64_t *>(base + layout.bestLogit);
 
   const int slots = info().max_batch();
   for (int slot = slots - 1; slot >= 0; --slot)

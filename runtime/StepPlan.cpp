@@ -27,6 +27,7 @@ StepStateLayout StepStateLayout::make(int maxTokens, int maxBatch) {
   place(layout.topP, batch, 4);
   place(layout.stepCounter, batch, 4);
   place(layout.seed, batch, 8);
+  place(layout.bestLogit, batch, 8);
   layout.perSequenceBytes = end;
   place(layout.tokenIds, tokens, 4);
   place(layout.positions, tokens, 4);

@@ -40,6 +40,8 @@ struct StepState {
   const uint64_t *seed;        // [max_batch]
   int32_t *sampled;            // [max_batch] the token chosen for each sequence
   int32_t *step_counter;       // [max_batch] random stream offset, advanced per sample
+  uint64_t *best_logit;        // [max_batch] the LM head's largest logit and its row
+                               // (kiln::logit_key); 0 before the LM head
 };
 
 }  // namespace kiln
@@ -188,6 +190,21 @@ template <typename T> __device__ __forceinline__ Vec1<T> load1_cg(const T *p) {
   return v;
 }
 template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
+
+/// Floats as unsigned integers in the same order.
+__device__ __forceinline__ unsigned ordered_bits(float x) {
+  const unsigned bits = __float_as_uint(x);
+  return bits & 0x80000000u ? ~bits : bits | 0x80000000u;
+}
+__device__ __forceinline__ float from_ordered_bits(unsigned key) {
+  return __uint_as_float(key & 0x80000000u ? key & 0x7fffffffu : ~key);
+}
+/// A logit and its vocabulary row as one integer whose maximum is the
+/// greedy choice: the largest logit, and the lowest row among equal ones (as
+/// torch.argmax). -0 counts as +0; NaN logits must not be offered.
+__device__ __forceinline__ unsigned long long logit_key(float logit, int row) {
+  return (unsigned long long)ordered_bits(logit + 0.f) << 32 | (unsigned)~row;
+}
 
 /// Sine and cosine of a RoPE angle (position × inverse frequency, rounded to
 /// float as transformers computes it). The angle is reduced to [-π, π] in

@@ -33,6 +33,9 @@ struct StepStateLayout {
   // Byte offsets. Per sequence: [maxBatch] (query_start: [maxBatch + 1]).
   uint64_t queryStart = 0, kvLen = 0, slot = 0, lastToken = 0, temperature = 0, topK = 0,
            topP = 0, stepCounter = 0, seed = 0;
+  // The LM head's greedy choice (kiln::StepState::best_logit): zeroed with
+  // the rest of this section by every step's upload.
+  uint64_t bestLogit = 0;
   uint64_t perSequenceBytes = 0;  ///< [0, perSequenceBytes) holds all of the above
   // Per token: [maxTokens].
   uint64_t tokenIds = 0, positions = 0, tokenSeq = 0;
