@@ -3,8 +3,7 @@
 // One block per sequence over its float logits row. Temperature 0 is greedy:
 // the row the LM head found (the largest logit, the lowest index among equal
 // maxima, as torch.argmax; StepState::best_logit), with no pass over the row.
-// Otherwise,
-// as transformers' logits processors in order: temperature, top-k, top-p;
+// Otherwise, as transformers' logits processors in order: temperature, top-k, top-p;
 // then a draw from the kept tokens' softmax with a Philox4x32-10 counter RNG
 // keyed by the sequence's seed at counter step_counter[b], which the kernel
 // advances. Top-k and top-p thresholds are found by bisection on the float
