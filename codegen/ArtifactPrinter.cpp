@@ -60,7 +60,12 @@ std::string argText(const fa::Artifact &artifact, const fa::Arg *arg) {
 }
 
 void printStep(const fa::Artifact &artifact, const fa::Step *step, llvm::raw_ostream &os) {
-  os << step->name()->str() << ": " << step->commands()->size() << " commands\n";
+  os << step->name()->str() << ": " << step->commands()->size() << " commands";
+  if (step->max_tokens())
+    os << ", up to " << step->max_tokens() << " tokens";
+  if (step->min_compute_capability())
+    os << ", sm_" << step->min_compute_capability() << "+";
+  os << "\n";
   for (auto [i, entry] : llvm::enumerate(*step->commands())) {
     os << llvm::formatv("  {0,3} ", i);
     if (const fa::Launch *launch = entry->command_as_Launch()) {
@@ -161,6 +166,8 @@ void kiln::printPlan(llvm::StringRef bytes, llvm::raw_ostream &os) {
        << (kernel->programmatic() ? " programmatic" : "") << "\n";
   printStep(artifact, artifact.prefill(), os);
   printStep(artifact, artifact.decode(), os);
+  if (artifact.decode_persistent())
+    printStep(artifact, artifact.decode_persistent(), os);
 }
 
 CompileSummary kiln::summarizeArtifact(llvm::StringRef bytes) {
@@ -178,6 +185,11 @@ CompileSummary kiln::summarizeArtifact(llvm::StringRef bytes) {
   };
   count(artifact.prefill(), summary.prefillLaunches, summary.prefillGemms);
   count(artifact.decode(), summary.decodeLaunches, summary.decodeGemms);
+  if (const fa::Step *persistent = artifact.decode_persistent()) {
+    size_t gemms = 0;
+    count(persistent, summary.persistentDecodeLaunches, gemms);
+    summary.persistentDecodeTokens = persistent->max_tokens();
+  }
   summary.weightBytes = artifact.weights_arena_bytes();
   summary.maxTokens = model.max_tokens();
   summary.arenaBytes = artifact.activation_arena_bytes_per_token() * uint64_t(model.max_tokens()) +
@@ -194,6 +206,9 @@ void kiln::printSummary(const CompileSummary &summary, llvm::raw_ostream &os) {
      << " kernels; prefill " << summary.prefillLaunches << " launches + " << summary.prefillGemms
      << " GEMM calls; decode " << summary.decodeLaunches << " launches + " << summary.decodeGemms
      << " GEMM calls\n";
+  if (summary.persistentDecodeLaunches)
+    os << "  persistent decode (sm_90+, up to " << summary.persistentDecodeTokens
+       << " tokens): " << summary.persistentDecodeLaunches << " launches\n";
   os << "  weights " << bytesText(summary.weightBytes) << "; activation arena "
      << bytesText(summary.arenaBytes) << " at " << summary.maxTokens << " tokens; KV cache "
      << bytesText(summary.kvCacheBytesPerToken) << " per token (all layers)\n";

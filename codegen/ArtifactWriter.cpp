@@ -56,7 +56,8 @@ fb::Offset<artifact::Arg> writeArg(fb::FlatBufferBuilder &builder, const Arg &ar
 }
 
 fb::Offset<artifact::Step> writeStep(fb::FlatBufferBuilder &builder, llvm::StringRef name,
-                                     const std::vector<Command> &commands) {
+                                     const std::vector<Command> &commands, int maxTokens = 0,
+                                     int minComputeCapability = 0) {
   std::vector<fb::Offset<artifact::CommandEntry>> entries;
   for (const Command &command : commands) {
     if (const auto *launch = std::get_if<Launch>(&command)) {
@@ -84,7 +85,8 @@ fb::Offset<artifact::Step> writeStep(fb::FlatBufferBuilder &builder, llvm::Strin
     entries.push_back(
         artifact::CreateCommandEntry(builder, artifact::Command::Gemm, written.Union()));
   }
-  return artifact::CreateStepDirect(builder, name.str().c_str(), &entries);
+  return artifact::CreateStepDirect(builder, name.str().c_str(), &entries, maxTokens,
+                                    minComputeCapability);
 }
 
 } // namespace
@@ -126,9 +128,15 @@ std::string codegen::serializePlan(const Plan &plan) {
 
   auto prefill = writeStep(builder, "prefill", plan.prefill);
   auto decode = writeStep(builder, "decode", plan.decode);
+  fb::Offset<artifact::Step> decodePersistent;
+  if (!plan.decodePersistent.empty())
+    decodePersistent = writeStep(builder, "decode_persistent", plan.decodePersistent,
+                                 static_cast<int>(plan.decodePersistentMaxTokens),
+                                 kPersistentDecodeComputeCapability);
   auto root = artifact::CreateArtifactDirect(
       builder, /*version=*/1, "kiln 0.1", modelInfo, &weights, plan.weightsArenaBytes, &buffers,
-      plan.arenaBytesPerToken, plan.arenaFixedBytes, &kernels, prefill, decode, plan.logits);
+      plan.arenaBytesPerToken, plan.arenaFixedBytes, &kernels, prefill, decode, plan.logits,
+      decodePersistent);
   artifact::FinishArtifactBuffer(builder, root);
   return std::string(reinterpret_cast<const char *>(builder.GetBufferPointer()), builder.GetSize());
 }

@@ -765,7 +765,15 @@ std::string codegen::zeroDecodeCounters(const AttentionParams &params, llvm::Str
       .str();
 }
 
-KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
+std::string codegen::attentionDecodeTaskName(const AttentionParams &params) {
+  return "attention_decode_" + shapeSuffix(params) + "_task";
+}
+
+int64_t codegen::attentionDecodeTasksPerToken(const AttentionParams &params) {
+  return params.kvHeads * decodeHeadGroups(params) * params.decodeSplits;
+}
+
+std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::StringRef sync) {
   int64_t groupHeads = decodeGroupHeads(params);
   int64_t headGroups = decodeHeadGroups(params);
   int64_t splits = params.decodeSplits;
@@ -773,24 +781,12 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   int64_t width = vectorWidth(params.dtype, params.headDim);
   int64_t chunks = params.headDim / width;
   int64_t lanesPerKey = std::min<int64_t>(32, llvm::PowerOf2Ceil(chunks));
-  KernelSpec spec;
-  spec.programmatic = true;
-  spec.name = "attention_decode_" + shapeSuffix(params);
-  spec.summary = formatv("tfm.attention, part 2 (decode): causal{0}{1} attention of each token, "
-                         "its key range split {2} ways{3}; a block serves {4} query head(s) of "
-                         "one kv head",
-                         params.window ? formatv(" sliding-window ({0})", params.window).str()
-                                       : std::string(),
-                         params.alibiSlopes.empty() ? "" : " ALiBi", splits,
-                         splits > 1 ? ", combined by the last split to finish" : "", groupHeads);
-  spec.launch.block = kDecodeWarps * 32;
-  spec.launch.grid = static_cast<unsigned>(params.kvHeads * headGroups * splits);
-  spec.launch.scale = GridScale::tokens;
+  std::string name = attentionDecodeTaskName(params);
 
   // The merged state of the block's warps is the result when the block was
   // the only split with keys.
   std::string writeOut = R"cuda(
-    for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
+    for (int i = threadIdx.x; i < heads_here * kHeadDim; i += kThreads) {
       const int g = i / kHeadDim, d = i % kHeadDim;
       out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] =
           kiln::from_float<T>(head_sum[g] > 0.f ? merged_acc(g, d) / head_sum[g] : 0.f);
@@ -804,7 +800,7 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   }
   // Write this split's (max, sum, acc) per head; the last split of the
   // (token, kv head, group) to finish combines them all.
-  for (int i = threadIdx.x; i < heads_here * kHeadDim; i += blockDim.x) {
+  for (int i = threadIdx.x; i < heads_here * kHeadDim; i += kThreads) {
     const int g = i / kHeadDim, d = i % kHeadDim;
     float *dst = partial + (((size_t)token * kHeads + head0 + g) * kSplits + split) * kPartial;
     if (d == 0) {
@@ -814,10 +810,10 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
     dst[2 + d] = merged_acc(g, d);
   }
   __threadfence();
-  __syncthreads();
+  ${SYNC};
   if (threadIdx.x == 0)
-    last = atomicAdd(&counters[blockIdx.x / kSplits], 1) == splits_used - 1;
-  __syncthreads();
+    last = atomicAdd(&counters[task / kSplits], 1) == splits_used - 1;
+  ${SYNC};
   if (!last)
     return;
   __threadfence();
@@ -849,24 +845,24 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   }
 )cuda";
 
-  spec.source = fillTemplate(R"cuda(
+  return fillTemplate(R"cuda(
 ${ALIBI}
-// grid.x = tokens x ${KV_HEADS} kv heads x ${HEAD_GROUPS} head group(s) x ${SPLITS} split(s).
-// Block (token, kv head, group, split) attends the group's query heads over
+// Tasks: tokens x ${KV_HEADS} kv heads x ${HEAD_GROUPS} head group(s) x ${SPLITS} split(s), each
+// run by ${THREADS} threads. Task (token, kv head, group, split) attends the group's query heads over
 // its split of the token's visible keys, reading each key and value row once
 // for all of them: warps take tiles of 32 keys; for scores a lane takes one
 // key, for p · V ${LANES} lanes share a value row, ${WIDTH} dims each. Cache rows
 // are read through L2 only: those of this step's positions were written by
 // another SM.
-extern "C" __global__ void __launch_bounds__(${THREADS})
-${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
+static __device__ __forceinline__ void
+${NAME}(int task, const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
         const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
         kiln::StepState step) {
 ${CONSTANTS}
   constexpr int kGroupHeads = ${GROUP_HEADS}, kHeadGroups = ${HEAD_GROUPS}, kSplits = ${SPLITS};
   constexpr int kMinTiles = ${MIN_TILES};
   using W = ${WVEC};
-  constexpr int kWarps = ${WARPS}, kVec = W::size, kPartial = kHeadDim + 2;
+  constexpr int kWarps = ${WARPS}, kThreads = kWarps * 32, kVec = W::size, kPartial = kHeadDim + 2;
   // p · V: kLanes lanes per value row, kKeysPerStep rows per step of a warp.
   constexpr int kChunks = kHeadDim / kVec, kLanes = ${LANES}, kKeysPerStep = 32 / kLanes;
   constexpr int kChunksPerLane = (kChunks + kLanes - 1) / kLanes;
@@ -875,14 +871,13 @@ ${CONSTANTS}
   __shared__ float q[kGroupHeads][kHeadDim];
   __shared__ float merge[kWarps][kGroupHeads][kPartial];
   __shared__ float warp_weight[kWarps][kGroupHeads], head_max[kGroupHeads], head_sum[kGroupHeads];${SPLIT_SHARED}
-  kiln::launch_dependents();
 
   // The step state was written before the step: read it while the previous
   // kernel finishes.
-  const int token = blockIdx.x / (kKvHeads * kHeadGroups * kSplits);
-  const int split = blockIdx.x % kSplits;
-  const int head_group = blockIdx.x / kSplits % kHeadGroups;
-  const int kv_head = blockIdx.x / (kSplits * kHeadGroups) % kKvHeads;
+  const int token = task / (kKvHeads * kHeadGroups * kSplits);
+  const int split = task % kSplits;
+  const int head_group = task / kSplits % kHeadGroups;
+  const int kv_head = task / (kSplits * kHeadGroups) % kKvHeads;
   const int head0 = kv_head * kGroup + head_group * kGroupHeads;
   const int heads_here = min(kGroupHeads, kGroup - head_group * kGroupHeads);
   const int sequence = step.token_seq[token];
@@ -955,7 +950,7 @@ ${CONSTANTS}
 
   // The group's q (its heads are neighbours in the packed row), a vector a
   // thread, scaled.
-  for (int i = threadIdx.x * kVec; i < kGroupHeads * kHeadDim; i += blockDim.x * kVec) {
+  for (int i = threadIdx.x * kVec; i < kGroupHeads * kHeadDim; i += kThreads * kVec) {
     const W v = i / kHeadDim < heads_here
         ? ${LOAD_Q}(qkv + (size_t)token * kRow + head0 * kHeadDim + i)
         : W{};
@@ -963,7 +958,7 @@ ${CONSTANTS}
     for (int e = 0; e < kVec; ++e)
       q[i / kHeadDim][i % kHeadDim + e] = v.get(e) * kScale;
   }
-  __syncthreads();
+  ${SYNC};
 
   float m[kGroupHeads], l[kGroupHeads], acc[kGroupHeads][kChunksPerLane][kVec];
 #pragma unroll
@@ -1065,7 +1060,7 @@ ${CONSTANTS}
             merge[warp][g][2 + d + e] = acc[g][c][e];
       }
   }
-  __syncthreads();
+  ${SYNC};
   // Each warp's weight in a head's merged state, once per (warp, head).
   if (threadIdx.x < kGroupHeads) {
     const int g = threadIdx.x;
@@ -1079,7 +1074,7 @@ ${CONSTANTS}
     head_max[g] = m_all;
     head_sum[g] = l_all;
   }
-  __syncthreads();
+  ${SYNC};
   // Dim d of head g's accumulator, merged over the warps (its max and sum
   // are head_max[g] and head_sum[g]).
   auto merged_acc = [&](int g, int d) {
@@ -1091,10 +1086,11 @@ ${CONSTANTS}
   };
 ${FINISH}}
 )cuda",
-                             {{"ALIBI", alibiTable(params, spec.name)},
-                              {"NAME", spec.name},
+                             {{"ALIBI", alibiTable(params, name)},
+                              {"NAME", name},
                               {"T", cudaTypeName(params.dtype).str()},
-                              {"THREADS", std::to_string(spec.launch.block)},
+                              {"THREADS", std::to_string(kDecodeWarps * 32)},
+                              {"SYNC", sync.str()},
                               {"PARTIAL_PARAMS",
                                splits > 1 ? "float *__restrict__ partial, int *__restrict__ counters, "
                                           : ""},
@@ -1114,12 +1110,12 @@ ${FINISH}}
                                                 : "0"},
                               {"WVEC", width > 1 ? "kiln::Vec16<T>" : "kiln::Vec1<T>"},
                               {"LOAD", width > 1 ? "kiln::load16_cg" : "kiln::load1_cg"},
-                              {"LOAD_Q", width > 1 ? "kiln::load16" : "kiln::load1"},
+                              {"LOAD_Q", width > 1 ? "kiln::load16_cg" : "kiln::load1_cg"},
                               {"ADJUST", params.alibiSlopes.empty()
                                              ? std::string()
                                              : formatv("s[g] += {0}_alibi_slopes[min(head0 + g, "
                                                        "kHeads - 1)] * (float)(key - pos);",
-                                                       spec.name)
+                                                       name)
                                                    .str()},
                               {"SPLIT_SHARED", splits > 1 ? "\n  __shared__ float split_weight[kWarps][kSplits];"
                                                             "\n  __shared__ bool last;"
@@ -1128,6 +1124,45 @@ ${FINISH}}
                                splits > 1 ? "\n  const int splits_used = (key_end - key_begin + chunk - 1) / chunk;"
                                             "\n  if (split >= splits_used)\n    return;"
                                           : ""},
-                              {"FINISH", finish}});
+                              {"FINISH", fillTemplate(finish, {{"SYNC", sync.str()}})}});
+}
+
+KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
+  KernelSpec spec;
+  spec.programmatic = true;
+  spec.name = "attention_decode_" + shapeSuffix(params);
+  spec.summary = formatv("tfm.attention, part 2 (decode): causal{0}{1} attention of each token, "
+                         "its key range split {2} ways{3}; a block serves {4} query head(s) of "
+                         "one kv head",
+                         params.window ? formatv(" sliding-window ({0})", params.window).str()
+                                       : std::string(),
+                         params.alibiSlopes.empty() ? "" : " ALiBi", params.decodeSplits,
+                         params.decodeSplits > 1 ? ", combined by the last split to finish" : "",
+                         decodeGroupHeads(params));
+  spec.launch.block = kDecodeWarps * 32;
+  spec.launch.grid = static_cast<unsigned>(attentionDecodeTasksPerToken(params));
+  spec.launch.scale = GridScale::tokens;
+  llvm::StringRef type = cudaTypeName(params.dtype);
+  spec.source = fillTemplate(R"cuda(${TASK}
+// grid.x = tokens x ${TASKS} tasks: a block per task.
+extern "C" __global__ void __launch_bounds__(${THREADS})
+${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
+        const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
+        kiln::StepState step) {
+  kiln::launch_dependents();
+  ${TASK_NAME}(blockIdx.x, qkv, k_cache, v_cache, ${PARTIAL_ARGS}out, step);
+}
+)cuda",
+                             {{"TASK", attentionDecodeTask(params, "__syncthreads()")},
+                              {"TASKS", std::to_string(attentionDecodeTasksPerToken(params))},
+                              {"THREADS", std::to_string(spec.launch.block)},
+                              {"NAME", spec.name},
+                              {"T", type.str()},
+                              {"PARTIAL_PARAMS",
+                               params.decodeSplits > 1
+                                   ? "float *__restrict__ partial, int *__restrict__ counters, "
+                                   : ""},
+                              {"TASK_NAME", attentionDecodeTaskName(params)},
+                              {"PARTIAL_ARGS", params.decodeSplits > 1 ? "partial, counters, " : ""}});
   return spec;
 }

@@ -133,7 +133,7 @@ uint64_t pack(ArrayRef<std::pair<uint64_t, Liveness>> items, SmallVectorImpl<uin
 /// Assigns every step buffer its arena offset. Per-token buffers are packed
 /// in bytes per token (valid for any token count) and placed at offset ×
 /// max_tokens; fixed-size ones follow, after the logits that both steps share.
-void planBuffers(Plan &plan, ArrayRef<const StepLowering *> steps) {
+void planBuffers(Plan &plan, ArrayRef<const BufferLiveness *> steps) {
   uint64_t maxTokens = static_cast<uint64_t>(plan.model.maxTokens);
   uint64_t perTokenRegion = 0, fixedRegion = 0;
   struct Placement {
@@ -142,10 +142,10 @@ void planBuffers(Plan &plan, ArrayRef<const StepLowering *> steps) {
     uint64_t offset;
   };
   std::vector<Placement> placements;
-  for (const StepLowering *step : steps) {
+  for (const BufferLiveness *step : steps) {
     SmallVector<std::pair<uint64_t, Liveness>> perToken, fixed;
     SmallVector<unsigned> perTokenIds, fixedIds;
-    for (auto [index, live] : step->bufferLiveness()) {
+    for (auto [index, live] : *step) {
       const Buffer &buffer = plan.buffers[index];
       if (buffer.fixedBytes) {
         fixed.push_back({llvm::alignTo(buffer.fixedBytes, kFixedAlignment), live});
@@ -177,7 +177,8 @@ void planBuffers(Plan &plan, ArrayRef<const StepLowering *> steps) {
 
 } // namespace
 
-static FailureOr<Plan> buildPlan(ModuleOp module, const CodegenOptions &options) {
+static FailureOr<Plan> buildPlan(ModuleOp module, const CodegenOptions &options,
+                                 std::string &notes) {
   Plan plan;
   if (failed(readModelInfo(module, options, plan.model)))
     return failure();
@@ -218,19 +219,31 @@ static FailureOr<Plan> buildPlan(ModuleOp module, const CodegenOptions &options)
   StepLowering prefill(context, StepKind::prefill), decode(context, StepKind::decode);
   if (failed(prefill.run()) || failed(decode.run()))
     return failure();
+  PersistentDecodeLowering persistent(context);
+  if (options.persistentDecode) {
+    if (failed(persistent.run()))
+      return failure();
+    if (!persistent.reason().empty())
+      notes += "no persistent decode program: " + persistent.reason() + "\n";
+  }
 
   plan.weightsArenaBytes = weights.assignOffsets();
   plan.weights = weights.takeValues();
   plan.kernels = kernels.finish();
   plan.prefill = prefill.takeCommands();
   plan.decode = decode.takeCommands();
-  planBuffers(plan, {&prefill, &decode});
+  planBuffers(plan, {&prefill.bufferLiveness(), &decode.bufferLiveness(),
+                     &persistent.bufferLiveness()});
   return plan;
 }
 
-FailureOr<std::string> kiln::buildArtifact(ModuleOp module, const CodegenOptions &options) {
-  FailureOr<Plan> plan = buildPlan(module, options);
+FailureOr<std::string> kiln::buildArtifact(ModuleOp module, const CodegenOptions &options,
+                                           std::string *notes) {
+  std::string text;
+  FailureOr<Plan> plan = buildPlan(module, options, text);
   if (failed(plan))
     return failure();
+  if (notes)
+    *notes = std::move(text);
   return serializePlan(*plan);
 }

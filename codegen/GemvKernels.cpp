@@ -110,12 +110,10 @@ std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRe
                        {"BIAS", norm.bias ? " + kiln::to_float(norm_bias[i + e])" : ""}});
 }
 
-/// The epilogue of the RoPE + KV-cache GEMV for token t of unit u: the
-/// pair's two results rounded to T (as the packed qkv row holds them),
-/// rotated when they are a rotation pair of q or k, then q into y and k, v
-/// into the cache.
-std::string kvCacheEpilogue(const GemvParams &params, llvm::StringRef table) {
-  const AttentionParams &attention = *params.attention;
+} // namespace
+
+std::string codegen::kvCacheEpilogue(const AttentionParams &attention, bool bias,
+                                     llvm::StringRef table) {
   std::string rotate;
   if (attention.rope)
     rotate = formatv(R"cuda(
@@ -148,11 +146,31 @@ std::string kvCacheEpilogue(const GemvParams &params, llvm::StringRef table) {
                 cache[at + row_of(u, r) - head * kHeadDim] = kiln::from_float<T>(value[r]);
             }
           })cuda",
-                      {{"BIAS", params.bias ? "kiln::to_float(bias[row_of(u, r)])" : "0.f"},
+                      {{"BIAS", bias ? "kiln::to_float(bias[row_of(u, r)])" : "0.f"},
                        {"ROTATE", rotate}});
 }
 
-} // namespace
+std::string codegen::qkvRowOrder(const AttentionParams &attention) {
+  // Rotation pairs of q and k heads first, then their unrotated dims, in
+  // pairs of neighbours like every v head's.
+  return formatv(R"cuda(
+    const int head = u / kPairsPerHead, pair = u % kPairsPerHead;
+    const bool rotated = head < kHeads + kKvHeads && pair < kHalf;
+    const int rest = head < kHeads + kKvHeads ? kRotary + 2 * (pair - kHalf) : 2 * pair;
+    return head * kHeadDim + (rotated ? (r == 0 ? {0} : {1}) : rest + r);)cuda",
+                 attention.ropeGptj ? "2 * pair" : "pair",
+                 attention.ropeGptj ? "2 * pair + 1" : "pair + kHalf")
+      .str();
+}
+
+std::string codegen::qkvConstants(const AttentionParams &attention) {
+  return formatv("  constexpr int kHeads = {0}, kKvHeads = {1}, kHeadDim = {2}, kMaxSeqLen = {3};\n"
+                 "  constexpr int kPackedRow = (kHeads + 2 * kKvHeads) * kHeadDim;\n"
+                 "  constexpr int kPairsPerHead = kHeadDim / 2, kHalf = {4}, kRotary = 2 * kHalf;\n",
+                 attention.heads, attention.kvHeads, attention.headDim, attention.maxSeqLen,
+                 attention.rope ? attention.rotaryDim / 2 : 0)
+      .str();
+}
 
 int64_t codegen::gemvNormTokens(int64_t k, DType dtype, int64_t maxBatch) {
   int64_t rowBytes = k * dtypeBytes(dtype);
@@ -259,22 +277,8 @@ KernelSpec codegen::gemvKernel(const GemvParams &params) {
   std::string sourceRow = params.lastTokens ? "step.last_token[t0 + j]" : "t0 + j";
   std::string constants, rowOf, table;
   if (attention) {
-    int64_t half = attention->rope ? attention->rotaryDim / 2 : 0;
-    constants = formatv("  constexpr int kHeads = {0}, kKvHeads = {1}, kHeadDim = {2}, kMaxSeqLen = {3};\n"
-                        "  constexpr int kPackedRow = (kHeads + 2 * kKvHeads) * kHeadDim;\n"
-                        "  constexpr int kPairsPerHead = kHeadDim / 2, kHalf = {4}, kRotary = 2 * kHalf;\n",
-                        attention->heads, attention->kvHeads, attention->headDim,
-                        attention->maxSeqLen, half);
-    // Rotation pairs of q and k heads first, then their unrotated dims, in
-    // pairs of neighbours like every v head's.
-    rowOf = formatv(R"cuda(
-    const int head = u / kPairsPerHead, pair = u % kPairsPerHead;
-    const bool rotated = head < kHeads + kKvHeads && pair < kHalf;
-    const int rest = head < kHeads + kKvHeads ? kRotary + 2 * (pair - kHalf) : 2 * pair;
-    return head * kHeadDim + (rotated ? (r == 0 ? {0} : {1}) : rest + r);)cuda",
-                    attention->ropeGptj ? "2 * pair" : "pair",
-                    attention->ropeGptj ? "2 * pair + 1" : "pair + kHalf")
-                .str();
+    constants = qkvConstants(*attention);
+    rowOf = qkvRowOrder(*attention);
     if (attention->rope)
       table = floatTable(spec.name + "_inv_freq", attention->invFreq);
   } else if (gated) {
@@ -286,7 +290,7 @@ KernelSpec codegen::gemvKernel(const GemvParams &params) {
   std::string bias = params.bias ? "kiln::to_float(bias[u])" : "0.f";
   std::string epilogue;
   if (attention)
-    epilogue = kvCacheEpilogue(params, spec.name + "_inv_freq");
+    epilogue = kvCacheEpilogue(*attention, params.bias, spec.name + "_inv_freq");
   else if (gated)
     epilogue = formatv("          y[(size_t)t * kUnits + u] = kiln::from_float<T>(kiln::{0}(acc[0][j] "
                        "+ {1}) * (acc[1][j] + {2}));",

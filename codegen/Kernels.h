@@ -181,6 +181,15 @@ struct GemvParams {
 int64_t gemvNormTokens(int64_t k, DType dtype, int64_t maxBatch);
 /// True when gemvKernel can fuse `params`' RoPE and KV-cache write.
 bool gemvCanWriteKvCache(const AttentionParams &params);
+/// The packed-QKV GEMV's pieces that the persistent decode kernel shares:
+/// its constants (kHeads, kPackedRow, kHalf, ...), the body of
+/// `row_of(u, r)` (the weight row of row r of unit u: rotation pairs of q and
+/// k heads, then neighbouring pairs), and the epilogue of token j (t) of unit
+/// u from `acc[r][j]`, which rotates with inverse frequencies `table` and
+/// writes q to `y`, k and v to `k_cache` and `v_cache`.
+std::string qkvConstants(const AttentionParams &attention);
+std::string qkvRowOrder(const AttentionParams &attention);
+std::string kvCacheEpilogue(const AttentionParams &attention, bool bias, llvm::StringRef table);
 /// Parameters: x, then with a norm [residual], norm_weight, [norm_bias],
 /// [sum]; w, [bias], y, with attention k_cache, v_cache, [counters] (when
 /// decodeCountersPerToken), step; then num_tokens (or step for lastTokens).
@@ -209,6 +218,13 @@ int64_t decodeHeadGroups(const AttentionParams &params);
 /// QKV GEMV it is fused into) zeroes them.
 /// Parameters: qkv, k_cache, v_cache, [partial, counters], out, step.
 KernelSpec attentionDecodeKernel(const AttentionParams &params);
+/// What one block of attentionDecodeKernel does, as a device function of its
+/// task (the block index): `<attentionDecodeTaskName>(task, <the kernel's
+/// parameters>)`, run by 256 threads that meet at `sync` (a statement).
+std::string attentionDecodeTask(const AttentionParams &params, llvm::StringRef sync);
+std::string attentionDecodeTaskName(const AttentionParams &params);
+/// Tasks (blocks) of decode attention per token.
+int64_t attentionDecodeTasksPerToken(const AttentionParams &params);
 /// Floats of decode partials and ints of counters per token (0: one split).
 int64_t decodePartialFloatsPerToken(const AttentionParams &params);
 int64_t decodeCountersPerToken(const AttentionParams &params);
@@ -219,6 +235,34 @@ std::string zeroDecodeCounters(const AttentionParams &params, llvm::StringRef co
 
 /// ALiBi slopes of transformers' build_alibi_tensor for `heads` heads.
 std::vector<double> alibiSlopes(int64_t heads);
+
+//===--- The persistent decode step ----------------------------------------===//
+
+/// A Llama-family decode step: per layer rms_norm, packed QKV (RoPE, KV-cache
+/// write), attention, o, add_rms_norm, gated MLP, down (added to the residual
+/// stream); then the final rms_norm and the LM head. Every layer has the same
+/// shapes, biases and attention.
+struct PersistentDecodeParams {
+  int64_t layers = 0, hidden = 0, inter = 0, vocab = 0;
+  DType dtype = DType::bf16;
+  DType normWeightDtype = DType::bf16;
+  double epsilon = 0;
+  std::string activation; ///< a prelude function: "silu", "gelu", "gelu_tanh"
+  bool qkvBias = false, oBias = false, gateUpBias = false, downBias = false, lmHeadBias = false;
+  AttentionParams attention;
+  /// The most tokens (sequences) a step of this kernel takes.
+  int64_t tokens = 1;
+};
+/// The most tokens, of up to min(4, maxBatch), for which the kernel's
+/// shared memory fits on sm_90 with a deep enough weight ring; 0 if none.
+int64_t persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch);
+/// The kernel: grid.x = SMs (GridScale::multiprocessors), launched
+/// cooperatively. Parameters: embedding, final_norm, lm_head, [lm_head_bias];
+/// per layer attn_norm, qkv, [qkv_bias], o, [o_bias], mlp_norm, gate_up,
+/// [gate_up_bias], down, [down_bias], k_cache, v_cache; then residual,
+/// qkv_out, attn_out, mlp_out, [partial, counters] (several attention
+/// splits), logits, step, num_tokens.
+KernelSpec persistentDecodeKernel(const PersistentDecodeParams &params);
 
 //===--- Sampling ----------------------------------------------------------===//
 

@@ -81,6 +81,17 @@ struct LoweringContext {
   mlir::Operation *lmHead = nullptr;
 };
 
+/// The prelude function of an activation: "silu", "gelu", "gelu_tanh".
+llvm::StringRef activationFunction(tfm::Activation activation);
+
+/// The shapes and options of `op` for the attention kernels, checked against
+/// the model.
+mlir::FailureOr<AttentionParams> attentionParamsOf(LoweringContext &context,
+                                                   tfm::AttentionOp op);
+
+/// Buffers (indices into plan.buffers) with their liveness in one step.
+using BufferLiveness = std::vector<std::pair<unsigned, Liveness>>;
+
 /// Lowers the function's ops, in order, to one step's commands.
 class StepLowering {
 public:
@@ -89,7 +100,7 @@ public:
   std::vector<Command> takeCommands() { return std::move(commands); }
   /// The buffers this step created (indices into plan.buffers) with their
   /// liveness.
-  const std::vector<std::pair<unsigned, Liveness>> &bufferLiveness() const { return liveness; }
+  const BufferLiveness &bufferLiveness() const { return liveness; }
 
 private:
   mlir::LogicalResult lower(mlir::Operation *op);
@@ -169,8 +180,27 @@ private:
   /// Packed qkv values whose GEMV already applied RoPE and wrote the KV
   /// cache, with the decode attention counters it zeroed (if it has any).
   llvm::DenseMap<mlir::Value, std::optional<unsigned>> kvCacheWritten;
-  std::vector<std::pair<unsigned, Liveness>> liveness;
+  BufferLiveness liveness;
   llvm::DenseMap<unsigned, size_t> livenessIndex;
+};
+
+/// The decode step as one persistent kernel (persistentDecodeKernel) and
+/// sampling, when @forward is a decoder stack that kernel covers: the
+/// commands go to plan.decodePersistent. Run after the decode StepLowering
+/// (it binds the same weights). A model it does not cover is no error: it
+/// leaves the plan alone and says why in `reason`.
+class PersistentDecodeLowering {
+public:
+  explicit PersistentDecodeLowering(LoweringContext &context) : context(context) {}
+  mlir::LogicalResult run();
+  const BufferLiveness &bufferLiveness() const { return liveness; }
+  /// Why the model has no persistent decode program (empty when it has one).
+  const std::string &reason() const { return whyNot; }
+
+private:
+  LoweringContext &context;
+  BufferLiveness liveness;
+  std::string whyNot;
 };
 
 /// Per-token shape of an activation ([?, d1, ..., dn] -> [d1, ..., dn]), or

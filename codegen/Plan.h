@@ -119,8 +119,17 @@ struct Plan {
   std::vector<Kernel> kernels;
   std::vector<Command> prefill;
   std::vector<Command> decode;
+  /// The decode step as one persistent kernel and sampling, for steps of up
+  /// to decodePersistentMaxTokens tokens on sm_90 and newer; empty when the
+  /// model is not a decoder stack that kernel covers.
+  std::vector<Command> decodePersistent;
+  int64_t decodePersistentMaxTokens = 0;
   unsigned logits = 0;
 };
+
+/// Compute capability the persistent decode program needs (bulk copies and
+/// shared-memory transaction barriers).
+constexpr int kPersistentDecodeComputeCapability = 90;
 
 /// Writes `plan` as a finished FlatBuffer with the "KLN1" identifier.
 std::string serializePlan(const Plan &plan);

@@ -106,17 +106,6 @@ CopySegment segmentOf(const View &view, unsigned source) {
   return segment;
 }
 
-llvm::StringRef activationFunction(tfm::Activation activation) {
-  switch (activation) {
-  case tfm::Activation::silu:
-    return "silu";
-  case tfm::Activation::gelu:
-    return "gelu";
-  case tfm::Activation::gelu_tanh:
-    return "gelu_tanh";
-  }
-  llvm_unreachable("unknown activation");
-}
 
 /// The float expression of elementwise `op` over its operands' names.
 std::string elementwiseExpression(Operation *op, ArrayRef<std::string> operands) {
@@ -170,6 +159,18 @@ std::vector<double> ropeInverseFrequencies(tfm::RopeAttr rope) {
 }
 
 } // namespace
+
+llvm::StringRef codegen::activationFunction(tfm::Activation activation) {
+  switch (activation) {
+  case tfm::Activation::silu:
+    return "silu";
+  case tfm::Activation::gelu:
+    return "gelu";
+  case tfm::Activation::gelu_tanh:
+    return "gelu_tanh";
+  }
+  llvm_unreachable("unknown activation");
+}
 
 //===----------------------------------------------------------------------===//
 // Buffers, views and commands
@@ -733,6 +734,11 @@ LogicalResult StepLowering::lowerGatedMlp(tfm::GatedMlpOp op) {
 }
 
 FailureOr<AttentionParams> StepLowering::attentionParams(tfm::AttentionOp op) {
+  return attentionParamsOf(context, op);
+}
+
+FailureOr<AttentionParams> codegen::attentionParamsOf(LoweringContext &context,
+                                                      tfm::AttentionOp op) {
   const ModelInfo &model = context.plan.model;
   AttentionParams params;
   params.heads = op.getNumHeads();

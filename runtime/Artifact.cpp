@@ -101,7 +101,8 @@ public:
 
   bool run() {
     return checkModel() && checkWeights() && checkBuffers() && checkKernels() && checkLogits() &&
-           checkStep(artifact_.prefill(), "prefill") && checkStep(artifact_.decode(), "decode");
+           checkStep(artifact_.prefill(), "prefill") && checkStep(artifact_.decode(), "decode") &&
+           checkPersistentDecode();
   }
 
 private:
@@ -402,6 +403,20 @@ private:
       return true;
     }
     return fail(where, "unknown argument kind " + std::to_string(int(arg->kind())));
+  }
+
+  /// The optional persistent decode program takes up to max_tokens tokens,
+  /// as many as a decode step can have at most.
+  bool checkPersistentDecode() {
+    const fa::Step *step = artifact_.decode_persistent();
+    if (!step)
+      return true;
+    const int maxTokens = step->max_tokens(), maxBatch = artifact_.model()->max_batch();
+    if (maxTokens < 1 || maxTokens > maxBatch)
+      return fail("decode_persistent.max_tokens", "must be in [1, max_batch " +
+                                                      std::to_string(maxBatch) + "], not " +
+                                                      std::to_string(maxTokens));
+    return checkStep(step, "decode_persistent");
   }
 
   bool checkStep(const fa::Step *step, const char *stepName) {

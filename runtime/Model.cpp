@@ -65,7 +65,10 @@ bool checkLaunches(Model::Impl &model, std::string &error) {
   const int sharedLimit = model.device->maxSharedBytesPerBlock();
   std::vector<uint32_t> sharedNeeded(model.kernels.size(), 0);
   for (const auto &[step, name] : {std::pair{artifact.prefill(), "prefill"},
-                                   std::pair{artifact.decode(), "decode"}}) {
+                                   std::pair{artifact.decode(), "decode"},
+                                   std::pair{artifact.decode_persistent(), "decode_persistent"}}) {
+    if (!step)
+      continue;
     for (flatbuffers::uoffset_t i = 0; i < step->commands()->size(); ++i) {
       const fa::Launch *launch = step->commands()->Get(i)->command_as_Launch();
       if (!launch)
@@ -108,9 +111,15 @@ bool checkLaunches(Model::Impl &model, std::string &error) {
         return false;
       }
       if (launch->shared_bytes() > uint32_t(sharedLimit)) {
-        error = where + ": " + std::to_string(launch->shared_bytes()) +
-                " bytes of shared memory, but " + model.device->description() + " has " +
-                std::to_string(sharedLimit) + " per block";
+        const std::string problem = std::to_string(launch->shared_bytes()) +
+                                    " bytes of shared memory, but " +
+                                    model.device->description() + " has " +
+                                    std::to_string(sharedLimit) + " per block";
+        if (step == artifact.decode_persistent()) {
+          model.stats.persistentDecodeNote = problem;
+          continue;
+        }
+        error = where + ": " + problem;
         return false;
       }
       sharedNeeded[launch->kernel()] = std::max(sharedNeeded[launch->kernel()],
@@ -124,6 +133,51 @@ bool checkLaunches(Model::Impl &model, std::string &error) {
                                           int(sharedNeeded[k])),
               "cuFuncSetAttribute", error))
       return false;
+  return true;
+}
+
+/// Decides whether this GPU runs the artifact's persistent decode program:
+/// it must be new enough, and every block of its cooperative launches must
+/// fit on the GPU at once.
+bool choosePersistentDecode(Model::Impl &model, std::string &error) {
+  const fa::Step *step = model.artifact->get().decode_persistent();
+  LoadStats &stats = model.stats;
+  if (!step) {
+    stats.persistentDecodeNote = "the artifact has no persistent decode program";
+    return true;
+  }
+  if (!stats.persistentDecodeNote.empty())
+    return true;  // checkLaunches found it does not fit
+  const int capability = model.device->major() * 10 + model.device->minor();
+  if (capability < step->min_compute_capability()) {
+    stats.persistentDecodeNote = "it needs sm_" + std::to_string(step->min_compute_capability()) +
+                                 " or newer; " + model.device->description() + " is " +
+                                 model.device->arch();
+    return true;
+  }
+  for (const fa::CommandEntry *entry : *step->commands()) {
+    const fa::Launch *launch = entry->command_as_Launch();
+    if (!launch || launch->scale() != fa::GridScale::multiprocessors)
+      continue;
+    int blocksPerSm = 0;
+    const uint32_t threads = launch->block()->Get(0) * launch->block()->Get(1) *
+                             launch->block()->Get(2);
+    if (!cuOk(driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
+                  &blocksPerSm, model.kernels[launch->kernel()], int(threads),
+                  launch->shared_bytes()),
+              "cuOccupancyMaxActiveBlocksPerMultiprocessor", error))
+      return false;
+    if (uint32_t(blocksPerSm) < launch->grid()->Get(0)) {
+      stats.persistentDecodeNote =
+          "its kernel '" +
+          model.artifact->get().kernels()->Get(launch->kernel())->name()->str() + "' needs " +
+          std::to_string(launch->grid()->Get(0)) + " resident block(s) per SM; " +
+          model.device->description() + " holds " + std::to_string(blocksPerSm);
+      return true;
+    }
+  }
+  stats.persistentDecode = true;
+  stats.persistentDecodeTokens = step->max_tokens();
   return true;
 }
 
@@ -171,7 +225,7 @@ std::unique_ptr<Model> Model::open(const std::string &artifactPath, const ModelO
   for (size_t k = 0; k + 1 < impl->modules.modules.size(); ++k)
     impl->kernels.push_back(impl->modules.modules[k].functions[0]);
   impl->weightKernels.bind(impl->modules.modules.back());
-  if (!checkLaunches(*impl, error))
+  if (!checkLaunches(*impl, error) || !choosePersistentDecode(*impl, error))
     return nullptr;
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }

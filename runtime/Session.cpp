@@ -72,7 +72,9 @@ struct Session::Impl {
   kiln::StepState stepState = {};
   GemmRunner gemm;
   std::vector<std::unique_ptr<Command>> prefillCommands, decodeCommands;
-  std::vector<CUgraphExec> decodeGraphs;  ///< by batch size
+  /// The persistent decode program (empty unless the model runs it here).
+  std::vector<std::unique_ptr<Command>> persistentCommands;
+  std::vector<CUgraphExec> decodeGraphs, persistentGraphs;  ///< by batch size
   std::vector<Sequence> sequences;
   std::vector<int> freeSlots;
   std::function<void(int, const float *)> logitsObserver;
@@ -87,9 +89,10 @@ struct Session::Impl {
   ~Impl() {
     if (stream)
       driver().cuStreamSynchronize(stream);
-    for (CUgraphExec graph : decodeGraphs)
-      if (graph)
-        driver().cuGraphExecDestroy(graph);
+    for (const std::vector<CUgraphExec> *graphs : {&decodeGraphs, &persistentGraphs})
+      for (CUgraphExec graph : *graphs)
+        if (graph)
+          driver().cuGraphExecDestroy(graph);
     for (CUevent event : {stepStart, stepEnd})
       if (event)
         driver().cuEventDestroy(event);
@@ -104,7 +107,15 @@ struct Session::Impl {
                std::vector<std::unique_ptr<Command>> &out, std::string &error);
   bool enqueue(const std::vector<std::unique_ptr<Command>> &commands, int tokens, int sequences,
                int longestQuery, std::string &error);
-  bool decodeGraph(int batch, CUgraphExec &graph, std::string &error);
+  /// The captured graph of `commands` (a decode program) for `batch`
+  /// sequences, kept in `graphs`.
+  bool decodeGraph(const std::vector<std::unique_ptr<Command>> &commands,
+                   std::vector<CUgraphExec> &graphs, int batch, CUgraphExec &graph,
+                   std::string &error);
+  /// Whether a decode step of `batch` sequences runs the persistent program.
+  bool persistentStep(int batch) const {
+    return !persistentCommands.empty() && batch <= model.stats.persistentDecodeTokens;
+  }
   bool runStep(const StepBatch &batch, bool isDecode, std::string &error);
 };
 
@@ -147,11 +158,13 @@ bool Session::Impl::allocate(std::string &error) {
   stepState.sampled = at(layout.sampled);
   stepState.step_counter = at(layout.stepCounter);
   stepState.best_logit = reinterpret_cast<uint64_t *>(base + layout.bestLogit);
+  stepState.grid_barrier = reinterpret_cast<uint32_t *>(base + layout.gridBarrier);
 
   const int slots = info().max_batch();
   for (int slot = slots - 1; slot >= 0; --slot)
     freeSlots.push_back(slot);
   decodeGraphs.assign(size_t(slots) + 1, nullptr);
+  persistentGraphs.assign(size_t(slots) + 1, nullptr);
   return cuOk(driver().cuStreamSynchronize(stream), "session setup", error);
 }
 
@@ -242,11 +255,21 @@ bool Session::Impl::enqueue(const std::vector<std::unique_ptr<Command>> &command
       case fa::GridScale::query_tiles:
         factor = uint32_t(sequences) * ((uint32_t(longestQuery) + command->tile - 1) / command->tile);
         break;
+      case fa::GridScale::multiprocessors:
+        factor = uint32_t(model.device->multiprocessors());
+        break;
       }
       command->numTokens = tokens;
-      CUlaunchAttribute attribute = {};
-      attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-      attribute.value.programmaticStreamSerializationAllowed = 1;
+      CUlaunchAttribute attributes[2] = {};
+      unsigned numAttributes = 0;
+      if (command->programmatic) {
+        attributes[numAttributes].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        attributes[numAttributes++].value.programmaticStreamSerializationAllowed = 1;
+      }
+      if (command->scale == fa::GridScale::multiprocessors) {
+        attributes[numAttributes].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+        attributes[numAttributes++].value.cooperative = 1;
+      }
       CUlaunchConfig config = {};
       config.gridDimX = command->grid[0] * factor;
       config.gridDimY = command->grid[1];
@@ -256,8 +279,8 @@ bool Session::Impl::enqueue(const std::vector<std::unique_ptr<Command>> &command
       config.blockDimZ = command->block[2];
       config.sharedMemBytes = command->sharedBytes;
       config.hStream = stream;
-      config.attrs = &attribute;
-      config.numAttrs = command->programmatic ? 1 : 0;
+      config.attrs = attributes;
+      config.numAttrs = numAttributes;
       ok = cuOk(driver().cuLaunchKernelEx(&config, command->function, command->params.data(),
                                           nullptr),
                 "cuLaunchKernelEx", error);
@@ -272,13 +295,15 @@ bool Session::Impl::enqueue(const std::vector<std::unique_ptr<Command>> &command
   return true;
 }
 
-bool Session::Impl::decodeGraph(int batch, CUgraphExec &graph, std::string &error) {
-  graph = decodeGraphs[size_t(batch)];
+bool Session::Impl::decodeGraph(const std::vector<std::unique_ptr<Command>> &commands,
+                                std::vector<CUgraphExec> &graphs, int batch, CUgraphExec &graph,
+                                std::string &error) {
+  graph = graphs[size_t(batch)];
   if (graph)
     return true;
   // cuBLASLt's choices are made before the capture, which must record only
   // stream work.
-  for (const std::unique_ptr<Command> &command : decodeCommands)
+  for (const std::unique_ptr<Command> &command : commands)
     if (command->isGemm) {
       command->gemm.m = batch;
       if (!gemm.prepare(command->gemm, error))
@@ -287,7 +312,7 @@ bool Session::Impl::decodeGraph(int batch, CUgraphExec &graph, std::string &erro
   if (!cuOk(driver().cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
             "cuStreamBeginCapture", error))
     return false;
-  const bool recorded = enqueue(decodeCommands, batch, batch, 1, error);
+  const bool recorded = enqueue(commands, batch, batch, 1, error);
   CUgraph captured = nullptr;
   std::string endError;
   const bool ended =
@@ -305,7 +330,7 @@ bool Session::Impl::decodeGraph(int batch, CUgraphExec &graph, std::string &erro
   driver().cuGraphDestroy(captured);
   if (!instantiated)
     return false;
-  decodeGraphs[size_t(batch)] = graph;
+  graphs[size_t(batch)] = graph;
   ++stats.graphsCaptured;
   return true;
 }
@@ -322,14 +347,17 @@ bool Session::Impl::runStep(const StepBatch &batch, bool isDecode, std::string &
               "cuMemcpyHtoDAsync", error))
       return false;
 
-  const char *stepName = isDecode ? "decode" : "prefill";
+  const bool persistent = isDecode && persistentStep(count);
+  const char *stepName = persistent ? "persistent decode" : isDecode ? "decode" : "prefill";
+  const std::vector<std::unique_ptr<Command>> &commands =
+      persistent ? persistentCommands : isDecode ? decodeCommands : prefillCommands;
+  stats.persistentDecodeSteps += persistent;
   if (isDecode && options.useGraphs && !options.syncEachCommand) {
     CUgraphExec graph;
-    if (!decodeGraph(count, graph, error) ||
+    if (!decodeGraph(commands, persistent ? persistentGraphs : decodeGraphs, count, graph, error) ||
         !cuOk(driver().cuGraphLaunch(graph, stream), "cuGraphLaunch", error))
       return false;
-  } else if (!enqueue(isDecode ? decodeCommands : prefillCommands, batch.numTokens(), count,
-                      batch.longestQuery(), error)) {
+  } else if (!enqueue(commands, batch.numTokens(), count, batch.longestQuery(), error)) {
     return false;
   }
 
@@ -392,6 +420,11 @@ std::unique_ptr<Session> Session::create(Model &model, const SessionOptions &opt
   if (!impl->allocate(error) ||
       !impl->resolve(*program.prefill(), "prefill", impl->prefillCommands, error) ||
       !impl->resolve(*program.decode(), "decode", impl->decodeCommands, error))
+    return nullptr;
+  if (modelImpl.stats.persistentDecode && options.persistentDecode &&
+      !std::getenv("KILN_NO_PERSISTENT") &&
+      !impl->resolve(*program.decode_persistent(), "decode_persistent", impl->persistentCommands,
+                     error))
     return nullptr;
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }

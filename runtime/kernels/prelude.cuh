@@ -42,6 +42,8 @@ struct StepState {
   int32_t *step_counter;       // [max_batch] random stream offset, advanced per sample
   uint64_t *best_logit;        // [max_batch] the LM head's largest logit and its row
                                // (kiln::logit_key); 0 before the LM head
+  uint32_t *grid_barrier;      // the persistent decode kernel's grid-wide barrier count;
+                               // 0 before the step
 };
 
 }  // namespace kiln
@@ -83,6 +85,22 @@ __device__ __forceinline__ float block_sum(float x, float *scratch) {
   __syncthreads();
   const int warps = (blockDim.x + 31) >> 5;
   x = lane < warps ? scratch[lane] : 0.f;
+  return warp_sum(x);
+}
+
+/// Sum over the first kThreads threads of the block (a whole number of
+/// warps), which alone meet at named barrier 1: the persistent decode kernel's
+/// compute warps, while its copy warp runs on. Every one gets the result.
+template <int kThreads> __device__ __forceinline__ void group_sync() {
+  asm volatile("bar.sync 1, %0;" ::"n"(kThreads) : "memory");
+}
+template <int kThreads> __device__ __forceinline__ float group_sum(float x, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  x = warp_sum(x);
+  group_sync<kThreads>();
+  if (lane == 0) scratch[warp] = x;
+  group_sync<kThreads>();
+  x = lane < kThreads / 32 ? scratch[lane] : 0.f;
   return warp_sum(x);
 }
 
@@ -190,6 +208,79 @@ template <typename T> __device__ __forceinline__ Vec1<T> load1_cg(const T *p) {
   return v;
 }
 template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
+
+/// Shared-memory barriers and bulk copies (sm_90): the persistent decode
+/// kernel streams weights into a ring of shared-memory slots with the copy
+/// engine, each slot with a `full` barrier (the bytes arrived) and an
+/// `empty` one (every compute warp is done with it). Before sm_90 they trap:
+/// the runtime runs that kernel only on sm_90 and newer.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define KILN_SM90(...) __VA_ARGS__
+#else
+#define KILN_SM90(...) __trap()
+#endif
+__device__ __forceinline__ unsigned shared_address(const void *p) {
+  return (unsigned)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void mbarrier_init(uint64_t *barrier, unsigned arrivals) {
+  KILN_SM90(asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(barrier)),
+                         "r"(arrivals)
+                         : "memory"));
+}
+/// Makes initialized barriers visible to the copy engine.
+__device__ __forceinline__ void mbarrier_init_fence() {
+  KILN_SM90(asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"));
+}
+__device__ __forceinline__ void mbarrier_arrive(uint64_t *barrier) {
+  KILN_SM90(asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(shared_address(barrier))
+                         : "memory"));
+}
+/// One arrival that also expects `bytes` of bulk copies to complete.
+__device__ __forceinline__ void mbarrier_arrive_expect_bytes(uint64_t *barrier, unsigned bytes) {
+  KILN_SM90(asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(
+                             shared_address(barrier)),
+                         "r"(bytes)
+                         : "memory"));
+}
+/// Waits until the barrier's phase of this parity has completed.
+__device__ __forceinline__ void mbarrier_wait(uint64_t *barrier, unsigned parity) {
+  unsigned done = 0;
+  do {
+    KILN_SM90(asm volatile("{\n  .reg .pred p;\n  mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                           "  selp.u32 %0, 1, 0, p;\n}"
+                           : "=r"(done)
+                           : "r"(shared_address(barrier)), "r"(parity)
+                           : "memory"));
+  } while (!done);
+}
+/// `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to
+/// shared memory by the copy engine, completing on `barrier`; the lines are
+/// marked first to be evicted from L2, as weights read once per step are.
+__device__ __forceinline__ void bulk_copy_to_shared(void *destination, const void *source,
+                                                    unsigned bytes, uint64_t *barrier) {
+  KILN_SM90(uint64_t policy;
+            asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
+                         ".L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(shared_address(destination)),
+                         "l"(source), "r"(bytes), "r"(shared_address(barrier)), "l"(policy)
+                         : "memory"));
+}
+#undef KILN_SM90
+
+/// A grid-wide barrier over a counter that starts at 0: each block's thread
+/// 0 arrives once per barrier (after its block's writes) and waits until all
+/// `target` = barriers passed × blocks arrivals are in. The blocks must all
+/// be resident (a cooperative launch).
+__device__ __forceinline__ void grid_arrive(uint32_t *counter) {
+  __threadfence();
+  atomicAdd(counter, 1u);
+}
+__device__ __forceinline__ void grid_wait(const uint32_t *counter, uint32_t target) {
+  uint32_t seen;
+  do {
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
+  } while (seen < target);
+}
 
 /// Floats as unsigned integers in the same order.
 __device__ __forceinline__ unsigned ordered_bits(float x) {

@@ -111,8 +111,8 @@ TEST(StepPlan, LayoutIsAlignedAndDisjoint) {
       {layout.queryStart, 6 * 4}, {layout.kvLen, 20},      {layout.slot, 20},
       {layout.lastToken, 20},     {layout.temperature, 20}, {layout.topK, 20},
       {layout.topP, 20},          {layout.stepCounter, 20}, {layout.seed, 40},
-      {layout.bestLogit, 40},     {layout.tokenIds, 148},   {layout.positions, 148},
-      {layout.tokenSeq, 148},     {layout.sampled, 20}};
+      {layout.bestLogit, 40},     {layout.gridBarrier, 4},  {layout.tokenIds, 148},
+      {layout.positions, 148},    {layout.tokenSeq, 148},   {layout.sampled, 20}};
   for (size_t i = 0; i < arrays.size(); ++i) {
     EXPECT_EQ(arrays[i].offset % 16, 0u) << i;
     EXPECT_LE(arrays[i].offset + arrays[i].bytes, layout.totalBytes) << i;
@@ -121,8 +121,8 @@ TEST(StepPlan, LayoutIsAlignedAndDisjoint) {
                   arrays[i].offset + arrays[i].bytes <= arrays[j].offset)
           << i << " overlaps " << j;
   }
-  // Everything the host writes per sequence comes before perSequenceBytes.
-  for (size_t i = 0; i < 10; ++i)
+  // Everything the host writes (and zeroes) per step comes before perSequenceBytes.
+  for (size_t i = 0; i < 11; ++i)
     EXPECT_LE(arrays[i].offset + arrays[i].bytes, layout.perSequenceBytes) << i;
   EXPECT_GE(layout.tokenIds, layout.perSequenceBytes);
 }

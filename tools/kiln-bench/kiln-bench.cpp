@@ -269,8 +269,17 @@ int main(int argc, char **argv) {
     decodes.push_back(result);
   }
 
+  // Which decode program ran: the persistent kernel, or kernel by kernel.
+  const bool persistent = session->stats().persistentDecodeSteps > 0;
+  const std::string program =
+      persistent ? "persistent (one kernel a step)"
+                 : "kernel by kernel (" +
+                       (model->stats().persistentDecode ? std::string("persistent turned off")
+                                                        : model->stats().persistentDecodeNote) +
+                       ")";
   std::printf("%s on %s (%s, batch 1)\n", info.architecture()->c_str(),
               model->deviceDescription().c_str(), dtypeName(info.dtype()));
+  std::printf("decode: %s\n", program.c_str());
   std::printf("streaming bandwidth: copy %.0f GB/s (read + written), read %.0f GB/s -> %.0f GB/s\n",
               bandwidth.copyGBs, bandwidth.readGBs, bandwidth.best());
   std::printf("parameters %.3f B; a decode step reads %.3f GB of weights + %.1f KiB of KV cache per "
@@ -294,6 +303,7 @@ int main(int argc, char **argv) {
     json.precision(6);
     json << "{\"architecture\": \"" << info.architecture()->str() << "\", \"device\": \""
          << model->deviceDescription() << "\", \"dtype\": \"" << dtypeName(info.dtype())
+         << "\", \"decode_program\": \"" << (persistent ? "persistent" : "kernels")
          << "\", \"parameters\": " << traffic.parameters
          << ", \"copy_gbs\": " << bandwidth.copyGBs << ", \"read_gbs\": " << bandwidth.readGBs
          << ", \"bandwidth_gbs\": " << bandwidth.best() << ", \"prefill_tokens\": "

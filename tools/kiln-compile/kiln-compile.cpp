@@ -107,6 +107,10 @@ cl::list<std::string> checkArchs("check-archs", cl::CommaSeparated, cl::cat(comp
                                  cl::desc("Compile every kernel with NVRTC for these GPU "
                                           "architectures and record them in the artifact"));
 
+cl::opt<bool> noPersistentDecode("no-persistent-decode", cl::cat(compileCategory),
+                                 cl::desc("Leave out the decode step as one persistent kernel "
+                                          "(sm_90+); decode then always runs kernel by kernel"));
+
 StringRef severityName(DiagnosticSeverity severity) {
   switch (severity) {
   case DiagnosticSeverity::Error:
@@ -134,7 +138,9 @@ FailureOr<std::string> compileArtifact(ModuleOp module, const llvm::TimeRecord &
   options.maxSeqLen = maxSeqLen;
   options.maxTokens = maxTokens;
   options.targetArchs.assign(checkArchs.begin(), checkArchs.end());
-  FailureOr<std::string> artifact = kiln::buildArtifact(module, options);
+  options.persistentDecode = !noPersistentDecode;
+  std::string notes;
+  FailureOr<std::string> artifact = kiln::buildArtifact(module, options, &notes);
   if (failed(artifact))
     return failure();
   double compileMs = millisecondsSince(start);
@@ -151,8 +157,8 @@ FailureOr<std::string> compileArtifact(ModuleOp module, const llvm::TimeRecord &
                    << llvm::format("%.0f", millisecondsSince(checkStart)) << " ms\n";
   }
   if (!quiet) {
-    kiln::printSummary(kiln::summarizeArtifact(*artifact), llvm::outs());
-    llvm::outs() << "compiled in " << llvm::format("%.0f", compileMs) << " ms\n";
+ kiln::printSummary(kiln::summarizeArtifact(*artifact), llvm::outs());
+    llvm::outs() << notes << "compiled in " << llvm::format("%.0f", compileMs) << " ms\n";
   }
   return artifact;
 }

@@ -372,6 +372,10 @@ int main(int argc, char **argv) {
                 options.session.useGraphs && !options.session.syncEachCommand
                     ? (std::to_string(run.graphsCaptured) + " CUDA Graphs captured").c_str()
                     : "eager");
+  if (run.decodeSteps > 0)
+    std::printf("  decode program %d of %d steps as the persistent kernel%s\n",
+                run.persistentDecodeSteps, run.decodeSteps,
+                load.persistentDecode ? "" : (" (" + load.persistentDecodeNote + ")").c_str());
   for (size_t b = 0; b < generations.size(); ++b)
     if (generations[b].stop != Generation::Stop::MaxNewTokens)
       std::printf("sequence %zu stopped at its %s\n", b, stopName(generations[b].stop));

@@ -32,6 +32,9 @@ struct CodegenOptions {
   int64_t maxTokens = 2048;
   /// GPU architectures the kernels were checked for (recorded in the artifact).
   std::vector<std::string> targetArchs;
+  /// Also generate the decode step as one persistent kernel (for sm_90+)
+  /// when the model is a decoder stack it covers.
+  bool persistentDecode = true;
 
   static constexpr int64_t kDefaultMaxSeqLen = 4096;
 };
@@ -39,8 +42,10 @@ struct CodegenOptions {
 /// Lowers a fused tfm module (one `func.func @forward`, module attributes as in
 /// dialects/tfm/README.md; the activation dtype is the module's) to artifact
 /// bytes. Unsupported IR is reported at the op's location through the
-/// module's diagnostics, and the result is failure.
-mlir::FailureOr<std::string> buildArtifact(mlir::ModuleOp module, const CodegenOptions &options);
+/// module's diagnostics, and the result is failure. `notes`, if given, gets
+/// what codegen left out and why (e.g. the persistent decode program).
+mlir::FailureOr<std::string> buildArtifact(mlir::ModuleOp module, const CodegenOptions &options,
+                                           std::string *notes = nullptr);
 
 /// Every kernel's CUDA C++ source, each with its header comment; the prelude
 /// that the runtime prepends is omitted. `artifact` is buildArtifact's result
@@ -60,6 +65,9 @@ struct CompileSummary {
   size_t prefillGemms = 0;
   size_t decodeLaunches = 0;
   size_t decodeGemms = 0;
+  /// The persistent decode program, if the artifact has one.
+  size_t persistentDecodeLaunches = 0;
+  int64_t persistentDecodeTokens = 0;
   uint64_t weightBytes = 0;
   /// Activation arena bytes at max_tokens.
   uint64_t arenaBytes = 0;

@@ -49,6 +49,13 @@ struct LoadStats {
   double artifactMs = 0, jitMs = 0, weightsMs = 0;
   int kernelsCompiled = 0, kernelsCached = 0;
   uint64_t checkpointBytes = 0;
+  /// Whether decode steps of up to persistentDecodeTokens tokens run as the
+  /// artifact's persistent decode program on this GPU; if not, why
+  /// (persistentDecodeNote: no such program, an older GPU, too little shared
+  /// memory).
+  bool persistentDecode = false;
+  int persistentDecodeTokens = 0;
+  std::string persistentDecodeNote;
 };
 
 class Model {
@@ -97,6 +104,11 @@ struct SessionOptions {
   /// every launch, with the same results. The environment variable
   /// KILN_NO_PDL=1 also turns it off, to compare.
   bool programmaticLaunch = true;
+  /// Run decode steps as the artifact's persistent decode program where the
+  /// model can (LoadStats::persistentDecode); false runs them kernel by
+  /// kernel, with the same results up to rounding. The environment variable
+  /// KILN_NO_PERSISTENT=1 also turns it off, to compare.
+  bool persistentDecode = true;
 };
 
 struct SessionStats {
@@ -104,6 +116,8 @@ struct SessionStats {
   double prefillMs = 0;
   int decodeSteps = 0, decodeTokens = 0;
   double decodeMs = 0;
+  /// Decode steps that ran as the persistent decode program.
+  int persistentDecodeSteps = 0;
   int graphsCaptured = 0;
   /// GPU time of the last step (prefill chunk or decode), from CUDA events
   /// around its uploads, launches and the read-back of the sampled tokens.

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One device call: the persistent decode program (codegen/PersistentDecodeKernel.cpp)
+# checked against transformers and timed side by side with kernel-by-kernel decode.
+# Here, first:
+#   cmake -S . -B build-bench -G Ninja -DKILN_RUNTIME_ONLY=ON -DKILN_BUILD_TESTS=OFF
+#   ninja -C build-bench kiln-bench kiln-run
+#   for s in 8b:llama-3-8b 1b:llama-3.2-1b; do build/bin/kiln-compile examples/${s#*:}/config.json \
+#     --dtype bf16 --max-batch 1 --max-seq-len 4224 --max-tokens 2048 -o bench-artifacts/${s%%:*}.kiln; done
+#   test/gpu/prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu
+# Then on the GPU machine, carrying build-bench/bin, bench-artifacts and build-gpu:
+#   bench/persistent_run.sh [smoke] [check] [bench]
+set -uo pipefail
+out=${OUT:-/tmp/kiln-persistent}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 KILN_CACHE_DIR=/tmp/kiln-cache
+bench=build-bench/bin/kiln-bench
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
+steps=${*:-smoke check bench}
+status=0
+for step in $steps; do
+  case $step in
+  smoke)  # a few persistent decode steps of each shape, with a time limit (a hang shows here)
+    for shape in 1b 8b; do
+      timeout 240 "$bench" "bench-artifacts/$shape.kiln" --prefill-len 128 --contexts 128 \
+        --decode-steps 8 --repeats 1 2>&1 | tee "$out/smoke-$shape.txt" || status=1
+    done ;;
+  check)  # kiln vs transformers: the llama family runs persistent decode, the rest kernel by kernel
+    timeout 900 python3 test/gpu/run_gpu_tests.py --kiln-run build-bench/bin/kiln-run \
+      --artifacts build-gpu/models --work /tmp/kiln-models \
+      --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check.log" \
+      || status=1 ;;
+  bench)  # persistent against kernel by kernel, interleaved, two rounds
+    for round in ${KILN_BENCH_ROUNDS:-1 2}; do
+      for shape in 1b 8b; do
+        for mode in persistent kernels; do
+          env $([ $mode = kernels ] && echo KILN_NO_PERSISTENT=1) timeout 300 "$bench" \
+            "bench-artifacts/$shape.kiln" --prefill-len 128 --contexts 128,4096 --decode-steps 64 \
+            --repeats 1 --json "$out/bench-$shape-$mode-$round.json" > "$out/bench-$shape-$mode-$round.txt" 2>&1 \
+            || status=1
+          echo "== $shape $mode round $round"; grep -E "decode:|^128 |^4096 |bandwidth|error" \
+            "$out/bench-$shape-$mode-$round.txt"
+        done
+      done
+    done ;;
+  esac
+done
+exit $status
