@@ -6,7 +6,8 @@ For each shape (Llama-3-8B, Llama-3.2-1B; random bf16 weights made here), runs
   3. gpt-fast style PyTorch (bench/gptfast_llama.py), decode step compiled with
      mode="reduce-overhead";
   4. kiln (kiln-bench on an artifact compiled on the CPU machine, with random
-     weights it makes on the GPU),
+     weights it makes on the GPU): its persistent decode kernel, and for
+     comparison its kernel-by-kernel decode (KILN_NO_PERSISTENT=1),
 and prints one table with ratios. Batch 1, greedy, CUDA-event timings after
 warm-up, medians.
 
@@ -150,12 +151,12 @@ def bench_gptfast(hf_model, cfg, prompt, steps, prefill_len):
     return statistics.median(times), warm, prefill_ms
 
 
-def run_kiln(bench, artifact, prompt_len, steps, prefill_len):
+def run_kiln(bench, artifact, prompt_len, steps, prefill_len, env=None):
     """kiln-bench with random weights made on the GPU (like the PyTorch runs')."""
     cmd = [bench, artifact, "--contexts", f"{prompt_len},4096", "--decode-steps", str(steps),
            "--prefill-len", str(prefill_len), "--json", "-"]
-    print("+", " ".join(cmd), flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    print("+", " ".join(f"{k}={v}" for k, v in (env or {}).items()), " ".join(cmd), flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     sys.stderr.write(out.stderr)
     print(out.stdout, flush=True)
     if out.returncode != 0:
@@ -209,12 +210,16 @@ def main():
                          args.prompt_len, args.steps, args.prefill_len)
             if k:
                 row["kiln"] = k
+            k = run_kiln(args.kiln_bench, os.path.join(args.artifacts, f"{shape}.kiln"),
+                         args.prompt_len, args.steps, args.prefill_len, {"KILN_NO_PERSISTENT": "1"})
+            if k:
+                row["kiln_kernels"] = k
         results[shape] = row
 
     print("\nDecode, batch 1, bf16, ms/token (ratio: the peer's time / kiln's)")
-    print("| shape | HF eager | HF static+compile | gpt-fast style | kiln (ctx 128) | kiln vs HF eager | "
-          "kiln vs gpt-fast | kiln % of roofline | kiln ctx 4096 (growth) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| shape | HF eager | HF static+compile | gpt-fast style | kiln kernel by kernel | kiln (ctx 128) | "
+          "kiln vs HF eager | kiln vs gpt-fast | kiln % of roofline | kiln ctx 4096 (growth) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for shape, row in results.items():
         k = row.get("kiln", {})
         kms = k.get("decode_ms_per_token")
@@ -223,7 +228,9 @@ def main():
         roof = f"{100 * k['roofline_fraction']:.1f}%" if "roofline_fraction" in k else "-"
         ctx = k.get("contexts", [])
         long = f"{ctx[-1]['ms_per_token']:.3f} (+{100 * k['context_growth']:.1f}%)" if len(ctx) > 1 else "-"
+        kernels = row.get("kiln_kernels", {}).get("decode_ms_per_token")
         print(f"| {shape} | {cell('hf_eager_ms')} | {cell('hf_compiled_ms')} | {cell('gptfast_ms')} | "
+              f"{f'{kernels:.3f}' if kernels else '-'} | "
               f"{f'{kms:.3f}' if kms else '-'} | {ratio('hf_eager_ms')} | {ratio('gptfast_ms')} | {roof} | {long} |")
     print(f"\nPrefill, {args.prefill_len} tokens, batch 1, bf16: ms (TFLOP/s = 2 x parameters x tokens / time)")
     print("| shape | HF eager | gpt-fast style (eager prefill) | kiln | kiln vs HF eager |")

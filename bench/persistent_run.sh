@@ -8,10 +8,11 @@
 #     --dtype bf16 --max-batch 1 --max-seq-len 4224 --max-tokens 2048 -o bench-artifacts/${s%%:*}.kiln; done
 #   test/gpu/prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu
 # Then on the GPU machine, carrying build-bench/bin, bench-artifacts and build-gpu:
-#   bench/persistent_run.sh [smoke] [check] [bench]
+#   bench/persistent_run.sh [smoke] [check] [bench] [variants] [ncu]
+# (variants needs build-variants/{1b,8b}, from bench/persistent_variants.py, carried too)
 set -uo pipefail
-out=${OUT:-/tmp/kiln-persistent}
-mkdir -p "$out"
+# Logs go to a folder of their own, packed into $OUT/persistent-run.tgz at the end.
+out=$(mktemp -d /tmp/kiln-persistent.XXXX)
 export PYTHONUNBUFFERED=1 KILN_CACHE_DIR=/tmp/kiln-cache
 bench=build-bench/bin/kiln-bench
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
@@ -28,7 +29,10 @@ for step in $steps; do
     timeout 900 python3 test/gpu/run_gpu_tests.py --kiln-run build-bench/bin/kiln-run \
       --artifacts build-gpu/models --work /tmp/kiln-models \
       --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check.log" \
-      || status=1 ;;
+      || status=1
+    # Which program ran: kiln-run reports the persistent decode steps.
+    build-bench/bin/kiln-run build-gpu/models/llama/bf16.kiln --weights /tmp/kiln-models/llama/bf16 \
+      --prompt-ids "1 15043 29892 590" --max-new-tokens 8 2>&1 | grep -E "decode" ;;
   bench)  # persistent against kernel by kernel, interleaved, two rounds
     for round in ${KILN_BENCH_ROUNDS:-1 2}; do
       for shape in 1b 8b; do
@@ -42,6 +46,22 @@ for step in $steps; do
         done
       done
     done ;;
+  variants)  # ablations (bench/persistent_variants.py) at context 128, and the kernel as it is
+    for shape in 1b 8b; do
+      for variant in as-is nobarrier noattention nocompute streamonly; do
+        env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/$variant" timeout 300 "$bench" \
+          "bench-artifacts/$shape.kiln" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
+          --decode-steps 32 --repeats 1 > "$out/variant-$shape-$variant.txt" 2>&1 || status=1
+        echo "== $shape $variant: $(grep -E '^(128|4096) ' "$out/variant-$shape-$variant.txt" | tr -s ' ' | tr '\n' ';')"
+      done
+    done ;;
+  ncu)  # the persistent kernel's memory and issue counters, one 8B decode step
+    timeout 300 ncu --clock-control none -k regex:decode_step_persistent -s 2 -c 1 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
+      --section SchedulerStats "$bench" bench-artifacts/8b.kiln --prefill-len 128 --contexts 128 \
+      --decode-steps 8 --repeats 1 --no-graphs > "$out/ncu-8b.txt" 2>&1 || status=1
+    grep -E "Duration|Throughput|DRAM|Memory \[|Stall|Issued|Eligible|Active Warps|L2" "$out/ncu-8b.txt" | head -40 ;;
   esac
 done
+tar czf "${OUT:-/tmp}/persistent-run.tgz" -C "$out" .
 exit $status

@@ -33,10 +33,10 @@ constexpr int64_t kSharedLimit = 48 * 1024;
 // Decode attention blocks: 8 warps take up to 256 keys in one round of
 // tiles (the warp with a second tile sets a block's time: bench/NOTES.md,
 // section 5), and a context is split over more blocks only when each split
-// has kDecodeMinTilesPerWarp tiles per warp: the combine of splits costs more
-// than a second tile, which a warp pipelines.
+// has AttentionParams::decodeMinTilesPerWarp tiles per warp (2 by default:
+// the combine of splits costs more than a second tile, which a warp
+// pipelines).
 constexpr int64_t kDecodeWarps = 8;
-constexpr int64_t kDecodeMinTilesPerWarp = 2;
 // Query heads of one kv head a decode block serves, reading each K/V row
 // once for all of them: as many as keep heads × head dim within 256, so that
 // a lane's dependent chain of score and p · V arithmetic stays short while a
@@ -403,9 +403,9 @@ constexpr int kDimSteps = kHeadDim / 16, kDimTiles = kHeadDim / 8, kKeyTiles = k
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kScaleLog2 = ${SCALE} * kLog2e;
 
-__device__ __forceinline__ uint32_t shared_address(const void *pointer) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
-}
+using kiln::load_matrices;
+using kiln::load_matrices_transposed;
+using kiln::shared_address;
 
 /// 16 bytes from global to shared memory without a trip through registers;
 /// zeros instead when !valid (the source must still be a valid address).
@@ -420,26 +420,10 @@ template <int pending> __device__ __forceinline__ void wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(pending) : "memory");
 }
 
-/// Four 8x8 matrices of 16-bit elements; lane i gives the address of row i % 8
-/// of matrix i / 8.
-__device__ __forceinline__ void load_matrices(uint32_t (&r)[4], const T *row) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(shared_address(row)));
-}
-__device__ __forceinline__ void load_matrices_transposed(uint32_t (&r)[4], const T *row) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(shared_address(row)));
-}
-
-/// c += a · b: a 16x16 row-major, b 16x8 column-major, float accumulators.
+/// c += a · b on tensor cores (kiln::mma_16x8x16).
 __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
                                     uint32_t b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${MMA_TYPE}.${MMA_TYPE}.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  kiln::mma_16x8x16<T>(c, a, b0, b1);
 }
 
 /// Two floats as one fragment register: `lo` in the low 16 bits.
@@ -696,7 +680,6 @@ ${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
                              {{"ALIBI", alibiTable(params, spec.name)},
                               {"NAME", spec.name},
                               {"T", cudaTypeName(params.dtype).str()},
-                              {"MMA_TYPE", bf16 ? "bf16" : "f16"},
                               {"PAIR", bf16 ? "__nv_bfloat162" : "__half2"},
                               {"PACK", bf16 ? "__floats2bfloat162_rn" : "__floats2half2_rn"},
                               {"THREADS", std::to_string(spec.launch.block)},
@@ -734,10 +717,10 @@ KernelSpec codegen::attentionPrefillKernel(const AttentionParams &params) {
 
 int64_t codegen::chooseDecodeSplits(const AttentionParams &params) {
   // About two blocks per SM of an H100 (132) at the longest context, as
-  // long as each split gets its kDecodeMinTilesPerWarp tiles per warp there;
+  // long as each split gets its decodeMinTilesPerWarp tiles per warp there;
   // a short context leaves most splits empty.
   int64_t blocksPerSplit = params.kvHeads * decodeHeadGroups(params);
-  int64_t minSplitKeys = kDecodeWarps * kDecodeMinTilesPerWarp * 32;
+  int64_t minSplitKeys = kDecodeWarps * params.decodeMinTilesPerWarp * 32;
   return std::clamp<int64_t>(ceilDiv(2 * 132, blocksPerSplit), 1,
                              std::min<int64_t>(ceilDiv(params.maxSeqLen, minSplitKeys), 64));
 }
@@ -854,10 +837,14 @@ ${ALIBI}
 // key, for p · V ${LANES} lanes share a value row, ${WIDTH} dims each. Cache rows
 // are read through L2 only: those of this step's positions were written by
 // another SM.
+// `wait()` returns once what earlier work wrote (q, this step's K/V rows,
+// the zeroed counters) may be read; the loads before it touch only cached
+// rows of earlier steps.
+template <class Wait>
 static __device__ __forceinline__ void
 ${NAME}(int task, const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
         const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
-        kiln::StepState step) {
+        kiln::StepState step, Wait wait) {
 ${CONSTANTS}
   constexpr int kGroupHeads = ${GROUP_HEADS}, kHeadGroups = ${HEAD_GROUPS}, kSplits = ${SPLITS};
   constexpr int kMinTiles = ${MIN_TILES};
@@ -909,9 +896,11 @@ ${CONSTANTS}
   // first tile's cached rows before the wait, while the QKV GEMV finishes,
   // the next tile's keys once the scores are done and its values once p · V
   // is.
-  constexpr int kKVecs = kHeadDim / kVec, kKAhead = kKVecs < 16 ? kKVecs : 16;
+  constexpr int kLoadsAhead = ${LOADS_AHEAD};
+  constexpr int kKVecs = kHeadDim / kVec, kKAhead = kKVecs < kLoadsAhead ? kKVecs : kLoadsAhead;
   constexpr int kVSteps = 32 / kKeysPerStep;
-  constexpr int kVAhead = kVSteps * kChunksPerLane <= 16 ? kVSteps : 16 / kChunksPerLane;
+  constexpr int kVAhead =
+      kVSteps * kChunksPerLane <= kLoadsAhead ? kVSteps : kLoadsAhead / kChunksPerLane;
   W k_ahead[kKAhead], v_ahead[kVAhead][kChunksPerLane];
   // Load the rows of the tile at k0 (of keys before `end`).
   auto load_keys = [&](int k0) {
@@ -942,7 +931,7 @@ ${CONSTANTS}
     load_keys(first_tile);
     load_values(first_tile);
   }
-  kiln::wait_for_previous_grids();
+  wait();
   if (first_tile < end && !cached_tile) {
     load_keys(first_tile);
     load_values(first_tile);
@@ -1100,7 +1089,8 @@ ${FINISH}}
                               {"HEAD_GROUPS", std::to_string(headGroups)},
                               {"SPLITS", std::to_string(splits)},
                               {"WARPS", std::to_string(kDecodeWarps)},
-                              {"MIN_TILES", std::to_string(kDecodeMinTilesPerWarp)},
+                              {"MIN_TILES", std::to_string(params.decodeMinTilesPerWarp)},
+                              {"LOADS_AHEAD", std::to_string(params.decodeLoadsAhead)},
                               {"WIDTH", std::to_string(width)},
                               {"LANES", std::to_string(lanesPerKey)},
                               {"SCALE", floatLiteral(params.scale)},
@@ -1150,7 +1140,8 @@ ${NAME}(const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
         const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
         kiln::StepState step) {
   kiln::launch_dependents();
-  ${TASK_NAME}(blockIdx.x, qkv, k_cache, v_cache, ${PARTIAL_ARGS}out, step);
+  ${TASK_NAME}(blockIdx.x, qkv, k_cache, v_cache, ${PARTIAL_ARGS}out, step,
+               [] { kiln::wait_for_previous_grids(); });
 }
 )cuda",
                              {{"TASK", attentionDecodeTask(params, "__syncthreads()")},

@@ -220,7 +220,7 @@ static FailureOr<Plan> buildPlan(ModuleOp module, const CodegenOptions &options,
   if (failed(prefill.run()) || failed(decode.run()))
     return failure();
   PersistentDecodeLowering persistent(context);
-  if (options.persistentDecode) {
+  if (options.persistentDecode != CodegenOptions::PersistentDecode::off) {
     if (failed(persistent.run()))
       return failure();
     if (!persistent.reason().empty())

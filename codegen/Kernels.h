@@ -148,8 +148,14 @@ struct AttentionParams {
   bool ropeGptj = false;
   int64_t rotaryDim = 0;
   std::vector<double> invFreq;
-  /// Decode: how many splits of the key range per (token, kv head).
+  /// Decode: how many splits of the key range per (token, kv head), and the
+  /// fewest 32-key tiles each of a split's warps gets before a context is
+  /// split further.
   int64_t decodeSplits = 1;
+  int64_t decodeMinTilesPerWarp = 2;
+  /// Decode: 16-byte K and V loads a lane issues ahead of their use (each
+  /// holds 4 registers).
+  int64_t decodeLoadsAhead = 16;
 };
 
 //===--- GEMV: decode linears and the LM head --------------------------------===//
@@ -220,7 +226,9 @@ int64_t decodeHeadGroups(const AttentionParams &params);
 KernelSpec attentionDecodeKernel(const AttentionParams &params);
 /// What one block of attentionDecodeKernel does, as a device function of its
 /// task (the block index): `<attentionDecodeTaskName>(task, <the kernel's
-/// parameters>)`, run by 256 threads that meet at `sync` (a statement).
+/// parameters>, wait)`, run by 256 threads that meet at `sync` (a
+/// statement); `wait()` returns once the step's q, K/V rows and counters may
+/// be read (the task loads cached K/V rows before it).
 std::string attentionDecodeTask(const AttentionParams &params, llvm::StringRef sync);
 std::string attentionDecodeTaskName(const AttentionParams &params);
 /// Tasks (blocks) of decode attention per token.

@@ -20,11 +20,16 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace kiln;
 using namespace kiln::codegen;
 
 namespace {
+
+/// Attention tasks of one token the persistent kernel runs at once at most.
+constexpr int64_t kPersistentAttentionBlocks = 128;
 
 struct LayerOps {
   Operation *inputNorm = nullptr; // rms_norm (layer 0) or the previous add_rms_norm
@@ -177,6 +182,18 @@ LogicalResult PersistentDecodeLowering::run() {
   if (failed(attention))
     return failure();
   params.attention = *attention;
+  // Attention runs while the other blocks wait at a grid barrier: as many
+  // splits of a long context as keep one round of tasks within the 132 SMs of
+  // an H100 or H200, each with one tile a warp (bench/NOTES.md, section 6).
+  AttentionParams &persistentAttention = params.attention;
+  persistentAttention.decodeMinTilesPerWarp = 1;
+  // Half the loads ahead of the attention kernel's: the persistent kernel has
+  // 168 registers a thread (9 warps a block), and 16 spill at head dim 128.
+  persistentAttention.decodeLoadsAhead = 8;
+  persistentAttention.decodeSplits = std::clamp<int64_t>(
+      kPersistentAttentionBlocks /
+          (persistentAttention.kvHeads * decodeHeadGroups(persistentAttention)),
+      1, ceilDiv(model.maxSeqLen, 8 * 32));
   auto normType = [](Value weight) {
     return dtypeOf(cast<ShapedType>(weight.getType()).getElementType());
   };
@@ -224,6 +241,17 @@ LogicalResult PersistentDecodeLowering::run() {
   }
   if (params.layers > 288) {
     whyNot = "it has more than 288 layers";
+    return success();
+  }
+  int64_t layerBytes = (qkvRows * params.hidden + params.hidden * shape.heads * shape.headDim +
+                        3 * params.inter * params.hidden) *
+                       dtypeBytes(params.dtype);
+  if (context.options.persistentDecode == CodegenOptions::PersistentDecode::automatic &&
+      layerBytes > CodegenOptions::kPersistentDecodeLayerBytes) {
+    whyNot = llvm::formatv("its layers' {0} MiB of weights each stream faster kernel by kernel "
+                           "(--persistent-decode=on builds it anyway)",
+                           layerBytes >> 20)
+                 .str();
     return success();
   }
   params.tokens = persistentDecodeTokens(params, model.maxBatch);

@@ -27,17 +27,21 @@ using llvm::formatv;
 namespace {
 
 constexpr int64_t kComputeWarps = 8;
-constexpr int64_t kChunkBytes = 32 * 1024;
+/// A chunk: 16 weight rows (one MMA tile) of up to 32 KiB, each row padded
+/// by 16 bytes in shared memory.
+constexpr int64_t kChunkBytes = 32 * 1024, kGroupRows = 16, kRowPadBytes = 16;
+constexpr int64_t kSlotBytes = kChunkBytes + kGroupRows * kRowPadBytes;
 /// Shared memory a block may have on sm_90 (227 KiB), less a margin for what
 /// the compiler adds.
 constexpr int64_t kSharedBytesPerBlock = 227 * 1024 - 512;
 constexpr int64_t kMaxStages = 8, kMinStages = 4;
 
 /// Static shared memory of the kernel besides the attention task's: the
-/// ring's barriers, the per-layer tensor table, the norm scratch, the LM
-/// head's best keys.
+/// ring's barriers, the group sums, the per-layer tensor table, the norm
+/// scratch, the LM head's best keys.
 int64_t ownStaticBytes(const PersistentDecodeParams &params) {
-  return 2 * kMaxStages * 8 + params.layers * 12 * 8 + 32 * 4 + params.tokens * 8;
+  return 2 * kMaxStages * 8 + (kMaxStages + 1) * (kComputeWarps * kGroupRows * params.tokens + 1) * 4 +
+         params.layers * 12 * 8 + 32 * 4 + params.tokens * 8;
 }
 
 /// The attention task's static shared memory (attentionDecodeTask's arrays),
@@ -52,10 +56,14 @@ int64_t attentionStaticBytes(const AttentionParams &attention) {
   return bytes + 256;
 }
 
+int64_t widestInput(const PersistentDecodeParams &params) {
+  return std::max({params.hidden, params.attention.heads * params.attention.headDim, params.inter});
+}
+
+/// Dynamic shared memory after the ring: the inputs of a product and the
+/// residual stream's rows.
 int64_t inputBytes(const PersistentDecodeParams &params) {
-  int64_t widest = std::max({params.hidden, params.attention.heads * params.attention.headDim,
-                             params.inter});
-  return params.tokens * widest * dtypeBytes(params.dtype);
+  return params.tokens * (widestInput(params) + params.hidden) * dtypeBytes(params.dtype);
 }
 
 /// Ring slots that fit beside everything else, or 0 when the tokens' inputs
@@ -63,7 +71,7 @@ int64_t inputBytes(const PersistentDecodeParams &params) {
 int64_t ringStages(const PersistentDecodeParams &params) {
   int64_t free = kSharedBytesPerBlock - ownStaticBytes(params) -
                  attentionStaticBytes(params.attention) - inputBytes(params);
-  int64_t stages = std::min(kMaxStages, free / kChunkBytes);
+  int64_t stages = std::min(kMaxStages, free / kSlotBytes);
   return stages >= kMinStages ? stages : 0;
 }
 
@@ -96,7 +104,7 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
   spec.launch.block = (kComputeWarps + 1) * 32;
   spec.launch.grid = 1;
   spec.launch.scale = GridScale::multiprocessors;
-  spec.launch.sharedBytes = static_cast<unsigned>(stages * kChunkBytes + inputBytes(params));
+  spec.launch.sharedBytes = static_cast<unsigned>(stages * kSlotBytes + inputBytes(params));
 
   // Kernel parameters: the model's tensors, then the step's buffers.
   std::string parameters = formatv("const T *__restrict__ embedding, const NormT *__restrict__ "
@@ -144,8 +152,15 @@ using NormT = ${NORM_T};
 using W = kiln::Vec16<T>;
 constexpr int kComputeWarps = ${COMPUTE_WARPS}, kComputeThreads = kComputeWarps * 32;
 constexpr int kTokens = ${TOKENS}, kLayers = ${LAYERS}, kStages = ${STAGES};
-constexpr int kChunkElements = ${CHUNK_BYTES} / (int)sizeof(T), kVec = W::size;
+constexpr int kVec = W::size;
+/// A chunk of the ring: kGroupRows weight rows (one 16-row MMA tile) of up to
+/// kSliceMax columns, each row followed by 16 bytes of padding so that
+/// ldmatrix's 8 rows hit distinct banks.
+constexpr int kGroupRows = ${GROUP_ROWS}, kSliceMax = ${CHUNK_BYTES} / (int)sizeof(T) / kGroupRows;
+constexpr int kPad = ${ROW_PAD_BYTES} / (int)sizeof(T);
+constexpr int kSlotElements = kGroupRows * (kSliceMax + kPad);
 constexpr int kHidden = ${HIDDEN}, kAttention = ${ATTENTION_DIM}, kInter = ${INTER}, kVocab = ${VOCAB};
+constexpr int kWidest = ${WIDEST}; // the longest input row
 constexpr float kEpsilon = ${EPSILON};
 ${QKV_CONSTANTS}
 /// How rows of a weight matrix pair up into units, what a compute warp
@@ -153,16 +168,17 @@ ${QKV_CONSTANTS}
 /// the packed q, k, v rows.
 enum class RowOrder { single, gated, rotation };
 
-/// One weight matrix as the ring carries it: groups of kComputeWarps units,
-/// a warp a unit, each group in slices of kSlice columns, one 32 KiB chunk a
-/// slice. Group g of matrix `base` goes to block (base + g) % gridDim.x, so
-/// that one matrix's leftover groups land on blocks the previous one left idle.
+/// One weight matrix as the ring carries it: groups of kGroupUnits units
+/// (kGroupRows rows), each group in slices of kSlice columns, one chunk a
+/// slice. In a chunk, row r of unit i is row r * kGroupUnits + i. Group g of
+/// the matrix numbered `base` goes to block (base + g) % gridDim.x: matrices
+/// start where the previous one stopped.
 template <int kUnits_, int kRows_, int kK_, RowOrder kOrder> struct Matrix {
   static constexpr int kUnits = kUnits_, kRows = kRows_, kK = kK_;
-  static constexpr int kSlice = kK < kChunkElements / (kComputeWarps * kRows)
-                                    ? kK : kChunkElements / (kComputeWarps * kRows);
+  static constexpr int kGroupUnits = kGroupRows / kRows;
+  static constexpr int kSlice = kK < kSliceMax ? kK : kSliceMax, kStride = kSlice + kPad;
   static constexpr int kSlices = (kK + kSlice - 1) / kSlice;
-  static constexpr int kGroups = (kUnits + kComputeWarps - 1) / kComputeWarps;
+  static constexpr int kGroups = (kUnits + kGroupUnits - 1) / kGroupUnits;
   static __device__ __forceinline__ int row(int u, int r) {
     if (kOrder == RowOrder::gated)
       return r == 0 ? u : kUnits + u;
@@ -182,7 +198,7 @@ using DownMatrix = Matrix<kHidden, 1, kInter, RowOrder::single>;
 using LmHeadMatrix = Matrix<kVocab, 1, kHidden, RowOrder::single>;
 constexpr int kLayerGroups = QkvMatrix::kGroups + OMatrix::kGroups + GateUpMatrix::kGroups +
                              DownMatrix::kGroups;
-/// A warp's sums of `M`'s unit rows for each token.
+/// A unit's sums of its rows for each token.
 template <class M> using Sums = float[M::kRows][kTokens];
 
 struct LayerTensors {
@@ -200,86 +216,171 @@ struct Ring {
   int chunk = 0;
 };
 
-/// The copy warp's side: every chunk of `M` for this block, each once its
-/// slot is free.
-template <class M> __device__ __forceinline__ void stream(Ring &ring, const T *w, int base) {
+/// The copy warp's side (its lane 0): every chunk of `M` for this block,
+/// each once its slot is free, a copy a row.
+template <class M>
+__device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_t policy) {
   for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x) {
-    const int units = min(kComputeWarps, M::kUnits - g * kComputeWarps);
+    const int u0 = g * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
     for (int s = 0; s < M::kSlices; ++s, ++ring.chunk) {
       const int slot = ring.chunk % kStages, use = ring.chunk / kStages;
       if (use > 0)
         kiln::mbarrier_wait(&ring.empty[slot], (use - 1) & 1);
-      const int columns = min(M::kSlice, M::kK - s * M::kSlice);
-      const unsigned bytes = columns * (unsigned)sizeof(T);
+      const unsigned bytes = min(M::kSlice, M::kK - s * M::kSlice) * (unsigned)sizeof(T);
       kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);
-      for (int unit = 0; unit < units; ++unit)
+      T *chunk = ring.slots + (size_t)slot * kSlotElements;
 #pragma unroll
-        for (int r = 0; r < M::kRows; ++r)
-          kiln::bulk_copy_to_shared(
-              ring.slots + (size_t)slot * kChunkElements + (unit * M::kRows + r) * M::kSlice,
-              w + (size_t)M::row(g * kComputeWarps + unit, r) * M::kK + s * M::kSlice, bytes,
-              &ring.full[slot]);
+      for (int r = 0; r < M::kRows; ++r)
+        for (int i = 0; i < units; ++i)
+          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,
+                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,
+                                    &ring.full[slot], policy);
     }
   }
 }
 
-/// A compute warp's side: for each of this block's groups of `M`, its unit's
-/// rows · the inputs `xs` (kTokens rows of M::kK), then `epilogue(u, j, acc)`
-/// by lane 0 for each token j, acc[r][j] being row r's sum.
+/// Where the compute warps meet at the end of each group: each warp's partial
+/// sums, and how many warps are done; the last warp runs the epilogue. A warp
+/// is never more than kStages chunks (so groups) ahead of another (the ring
+/// holds it back), so kStages + 1 of these in turn are never reused too early.
+struct GroupSums {
+  float partial[kComputeWarps][kGroupRows][kTokens];
+  int arrived;
+};
+constexpr int kGroupSlots = kStages + 1;
+
+/// One chunk's rows · the inputs `x` (kTokens rows of stride M::kK) into a
+/// warp's partial sums, the warps taking interleaved pieces of the columns.
+/// 16-bit types: tensor cores, a 16x16 weight tile times the tokens' 16x8
+/// column tile a step; lane l's acc holds rows l/4 and l/4 + 8 for tokens
+/// 2(l%4) and 2(l%4) + 1 as the MMA lays them out. float: one 16-byte vector
+/// of every row a lane and step; acc[i][j] is row i's for token j.
+template <class M> struct ChunkProduct {
+  // (M::kK > 0 makes the condition depend on M, so that the other branch is discarded.)
+  static constexpr bool kTensorCores = sizeof(T) == 2 && M::kK > 0;
+  float acc[kTensorCores ? 1 : kGroupRows][kTensorCores ? 4 : kTokens] = {};
+
+  __device__ __forceinline__ void add(const T *chunk, const T *x, int columns, int units,
+                                      int tokens) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    if constexpr (kTensorCores) {
+      const T *a_row = chunk + ((lane & 7) + 8 * ((lane >> 3) & 1)) * M::kStride + 8 * (lane >> 4);
+      const int token = lane >> 2;
+      const T *b_column = x + token * M::kK + (lane & 3) * 2;
+#pragma unroll 4
+      for (int step = warp; step < columns / 16; step += kComputeWarps) {
+        uint32_t a[4], b0 = 0, b1 = 0;
+        kiln::load_matrices(a, a_row + step * 16);
+        if (token < tokens) {
+          b0 = *reinterpret_cast<const uint32_t *>(b_column + step * 16);
+          b1 = *reinterpret_cast<const uint32_t *>(b_column + step * 16 + 8);
+        }
+        kiln::mma_16x8x16<T>(acc[0], a, b0, b1);
+      }
+    } else {
+#pragma unroll 2
+      for (int v = warp * 32 + lane; v < columns / kVec; v += kComputeThreads) {
+        W xv[kTokens];
+#pragma unroll
+        for (int j = 0; j < kTokens; ++j)
+          if (j < tokens)
+            xv[j] = *reinterpret_cast<const W *>(x + j * M::kK + v * kVec);
+#pragma unroll
+        for (int i = 0; i < kGroupRows; ++i) {
+          if (i % M::kGroupUnits >= units)
+            continue;
+          const W w = *reinterpret_cast<const W *>(chunk + i * M::kStride + v * kVec);
+#pragma unroll
+          for (int j = 0; j < kTokens; ++j)
+            if (j < tokens)
+#pragma unroll
+              for (int e = 0; e < kVec; ++e)
+                acc[i][j] += w.get(e) * xv[j].get(e);
+        }
+      }
+    }
+  }
+
+  /// This warp's sums of every (row, token) into partial[row][token].
+  __device__ __forceinline__ void store(float (*partial)[kTokens], int tokens) {
+    const int lane = threadIdx.x & 31;
+    if constexpr (kTensorCores) {
+      const int row = lane >> 2;
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int token = (lane & 3) * 2 + (c & 1);
+        if (token < tokens)
+          partial[row + 8 * (c >> 1)][token] = acc[0][c];
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kGroupRows; ++i)
+#pragma unroll
+        for (int j = 0; j < kTokens; ++j) {
+          const float total = kiln::warp_sum(acc[i][j]);
+          if (lane == 0)
+            partial[i][j] = total;
+        }
+    }
+  }
+};
+
+/// The compute warps' side: for each of this block's groups of `M`, the
+/// group's rows · the inputs `xs` (kTokens rows of M::kK); the last warp to
+/// finish a group adds the warps' partial sums (in warp order) and runs
+/// `epilogue(u, j, sums)` for each unit u and token j, sums[r][j] being row
+/// r's total.
 template <class M, class Epilogue>
 __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int base,
-                                        Epilogue epilogue) {
+                                        GroupSums *groups, int &group_count, Epilogue epilogue) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x) {
-    const int u = g * kComputeWarps + warp;
-    float acc[M::kRows][kTokens] = {};
+  for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x, ++group_count) {
+    const int u0 = g * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
+    ChunkProduct<M> product;
     for (int s = 0; s < M::kSlices; ++s, ++ring.chunk) {
       const int slot = ring.chunk % kStages;
       kiln::mbarrier_wait(&ring.full[slot], (ring.chunk / kStages) & 1);
-      if (u < M::kUnits) {
-        const T *rows = ring.slots + (size_t)slot * kChunkElements + warp * M::kRows * M::kSlice;
-        const T *x = xs + s * M::kSlice;
-        const int columns = min(M::kSlice, M::kK - s * M::kSlice);
-#pragma unroll 4
-        for (int i = lane * kVec; i < columns; i += 32 * kVec) {
-          W w[M::kRows];
-#pragma unroll
-          for (int r = 0; r < M::kRows; ++r)
-            w[r] = *reinterpret_cast<const W *>(rows + r * M::kSlice + i);
-#pragma unroll
-          for (int j = 0; j < kTokens; ++j) {
-            if (j >= tokens)
-              break;
-            const W xv = *reinterpret_cast<const W *>(x + j * M::kK + i);
-#pragma unroll
-            for (int r = 0; r < M::kRows; ++r)
-#pragma unroll
-              for (int e = 0; e < kVec; ++e)
-                acc[r][j] += w[r].get(e) * xv.get(e);
-          }
-        }
-      }
+      product.add(ring.slots + (size_t)slot * kSlotElements, xs + s * M::kSlice,
+                  min(M::kSlice, M::kK - s * M::kSlice), units, tokens);
       __syncwarp();
       if (lane == 0)
         kiln::mbarrier_arrive(&ring.empty[slot]);
     }
-    if (u < M::kUnits) {
-#pragma unroll
-      for (int r = 0; r < M::kRows; ++r)
-#pragma unroll
-        for (int j = 0; j < kTokens; ++j)
-          acc[r][j] = kiln::warp_sum(acc[r][j]);
-      if (lane == 0)
-        for (int j = 0; j < tokens; ++j)
-          epilogue(u, j, acc);
+    GroupSums &sums = groups[group_count % kGroupSlots];
+    product.store(sums.partial[warp], tokens);
+    __syncwarp();
+    int last = 0;
+    if (lane == 0) {
+      __threadfence_block();
+      last = atomicAdd(&sums.arrived, 1) == kComputeWarps - 1;
+      __threadfence_block();
     }
+    if (!__shfl_sync(0xffffffffu, last, 0))
+      continue;
+    __syncwarp();
+    for (int p = lane; p < units * tokens; p += 32) {
+      const int i = p / tokens, j = p % tokens;
+      float unit_sums[M::kRows][kTokens];
+#pragma unroll
+      for (int r = 0; r < M::kRows; ++r) {
+        float total = 0.f;
+#pragma unroll
+        for (int w = 0; w < kComputeWarps; ++w)
+          total += sums.partial[w][r * M::kGroupUnits + i][j];
+        unit_sums[r][j] = total;
+      }
+      epilogue(u0 + i, j, unit_sums);
+    }
+    if (lane == 0)
+      sums.arrived = 0;
   }
 }
 
 /// xs[j] = rms_norm(row j of the source) * weight, rounded to T, for each
-/// token; rows are read through L2 (other blocks wrote them).
+/// token; rows are read through L2 (other blocks wrote them), and kept in
+/// `rows` as read (the residual stream that the next epilogues add to).
 template <class SourceRow>
-__device__ __forceinline__ void normalize(T *xs, int tokens, SourceRow source_row,
+__device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, SourceRow source_row,
                                           const NormT *weight, float *scratch) {
   constexpr int kItems = (kHidden / kVec + kComputeThreads - 1) / kComputeThreads;
   for (int j = 0; j < tokens; ++j) {
@@ -291,6 +392,7 @@ __device__ __forceinline__ void normalize(T *xs, int tokens, SourceRow source_ro
       const int i = (item * kComputeThreads + threadIdx.x) * kVec;
       if (i < kHidden) {
         v[item] = ${LOAD_CG}(source + i);
+        *reinterpret_cast<W *>(rows + j * kHidden + i) = v[item];
         for (int e = 0; e < kVec; ++e)
           total += v[item].get(e) * v[item].get(e);
       }
@@ -325,6 +427,8 @@ extern "C" __global__ void __launch_bounds__(${THREADS}, 1) ${NAME}(${PARAMS}) {
   __shared__ LayerTensors layers[kLayers];
   __shared__ float scratch[32];
   __shared__ unsigned long long block_best[kTokens];
+  __shared__ GroupSums groups[kGroupSlots];
+  int group_count = 0;
   const int tokens = num_tokens;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 
@@ -339,23 +443,31 @@ ${LAYER_TABLE}  }
   }
   if (threadIdx.x < kTokens)
     block_best[threadIdx.x] = 0;
+  if (threadIdx.x < kGroupSlots)
+    groups[threadIdx.x].arrived = 0;
   __syncthreads();
   Ring ring{reinterpret_cast<T *>(dynamic_shared), full, empty};
-  T *xs = ring.slots + (size_t)kStages * kChunkElements;
+  // After the ring: the products' inputs, and the residual stream's rows as
+  // the last norm read them.
+  T *xs = ring.slots + (size_t)kStages * kSlotElements;
+  T *residual_rows = xs + kTokens * kWidest;
 
   // The copy warp: the block's share of every matrix, in the order of use.
   if (warp == kComputeWarps) {
-    if (lane == 0) {
-      for (int l = 0; l < kLayers; ++l) {
-        const int base = l * kLayerGroups;
-        stream<QkvMatrix>(ring, layers[l].qkv, base);
-        stream<OMatrix>(ring, layers[l].o, base + QkvMatrix::kGroups);
-        stream<GateUpMatrix>(ring, layers[l].gate_up, base + QkvMatrix::kGroups + OMatrix::kGroups);
-        stream<DownMatrix>(ring, layers[l].down,
-                           base + QkvMatrix::kGroups + OMatrix::kGroups + GateUpMatrix::kGroups);
-      }
-      stream<LmHeadMatrix>(ring, lm_head, kLayers * kLayerGroups);
+    if (lane != 0)
+      return;
+    const uint64_t policy = kiln::evict_first_policy();
+    for (int l = 0; l < kLayers; ++l) {
+      const int base = l * kLayerGroups;
+      stream<QkvMatrix>(ring, layers[l].qkv, base, policy);
+      stream<OMatrix>(ring, layers[l].o, base + QkvMatrix::kGroups, policy);
+      stream<GateUpMatrix>(ring, layers[l].gate_up, base + QkvMatrix::kGroups + OMatrix::kGroups,
+                           policy);
+      stream<DownMatrix>(ring, layers[l].down,
+                         base + QkvMatrix::kGroups + OMatrix::kGroups + GateUpMatrix::kGroups,
+                         policy);
     }
+    stream<LmHeadMatrix>(ring, lm_head, kLayers * kLayerGroups, policy);
     return;
   }
 
@@ -388,21 +500,14 @@ ${LAYER_TABLE}  }
     const LayerTensors &L = layers[l];
     const int base = l * kLayerGroups;
 
-    // rms_norm (layer 0: of the embedding rows, which block 0 also stores as
-    // the residual stream), then the packed QKV product with RoPE, q into
-    // qkv_out and k, v into the layer's cache.
-    if (l == 0) {
-      normalize(xs, tokens, embedding_row, L.attn_norm, scratch);
-      if (blockIdx.x == 0)
-        for (int i = threadIdx.x * kVec; i < tokens * kHidden; i += kComputeThreads * kVec) {
-          const int j = i / kHidden, id = step.token_ids[j];
-          const W v = ${LOAD}(embedding_row(j) + i % kHidden);
-          *reinterpret_cast<W *>(residual + i) = id >= 0 && id < kVocab ? v : W{};
-        }
-    } else {
-      normalize(xs, tokens, residual_row, L.attn_norm, scratch);
-    }${ZERO_COUNTERS}
-    consume<QkvMatrix>(ring, xs, tokens, base, [&](int u, int j, const Sums<QkvMatrix> &acc) {
+    // rms_norm (layer 0: of the embedding rows, the first residual stream),
+    // then the packed QKV product with RoPE, q into qkv_out and k, v into the
+    // layer's cache.
+    if (l == 0)
+      normalize(xs, residual_rows, tokens, embedding_row, L.attn_norm, scratch);
+    else
+      normalize(xs, residual_rows, tokens, residual_row, L.attn_norm, scratch);${ZERO_COUNTERS}
+    consume<QkvMatrix>(ring, xs, tokens, base, groups, group_count, [&](int u, int j, const Sums<QkvMatrix> &acc) {
       constexpr int t0 = 0;
       const int t = j;${QKV_BIAS}
       T *y = qkv_out, *k_cache = L.k_cache, *v_cache = L.v_cache;
@@ -411,25 +516,27 @@ ${KV_EPILOGUE}
     });
     grid_barrier();
 
-    // Attention over the cache, a task at a time.
+    // Attention over the cache, a task at a time (nothing left to wait for).
     for (int task = blockIdx.x; task < tokens * ${TASKS_PER_TOKEN}; task += gridDim.x)
       ${NAME}_parts::${TASK_NAME}(task, qkv_out, L.k_cache, L.v_cache, ${PARTIAL_ARGS}attn_out,
-                                  step);
+                                  step, [] {});
     grid_barrier();
 
-    // o projection, added to the residual stream (each rounded to T).
+    // o projection, added to the residual stream (each rounded to T) into
+    // `residual`, which every block reads whole for the next norm.
     load_rows<kAttention>(xs, tokens, attn_out);
-    consume<OMatrix>(ring, xs, tokens, base + QkvMatrix::kGroups,
+    consume<OMatrix>(ring, xs, tokens, base + QkvMatrix::kGroups, groups, group_count,
                      [&](int u, int j, const Sums<OMatrix> &acc) {
-      T *r = residual + (size_t)j * kHidden + u;
       const float out = kiln::to_float(kiln::from_float<T>(acc[0][j] + ${O_BIAS}));
-      *r = kiln::from_float<T>(out + kiln::to_float(__ldcg(r)));
+      residual[(size_t)j * kHidden + u] =
+          kiln::from_float<T>(out + kiln::to_float(residual_rows[j * kHidden + u]));
     });
     grid_barrier();
 
     // rms_norm of the residual stream, then the gated MLP's gate and up rows.
-    normalize(xs, tokens, residual_row, L.mlp_norm, scratch);
-    consume<GateUpMatrix>(ring, xs, tokens, base + QkvMatrix::kGroups + OMatrix::kGroups,
+    normalize(xs, residual_rows, tokens, residual_row, L.mlp_norm, scratch);
+    consume<GateUpMatrix>(ring, xs, tokens, base + QkvMatrix::kGroups + OMatrix::kGroups, groups,
+                          group_count,
                           [&](int u, int j, const Sums<GateUpMatrix> &acc) {
       mlp_out[(size_t)j * kInter + u] = kiln::from_float<T>(
           kiln::${ACTIVATION}(acc[0][j] + ${GATE_BIAS}) * (acc[1][j] + ${UP_BIAS}));
@@ -440,29 +547,29 @@ ${KV_EPILOGUE}
     load_rows<kInter>(xs, tokens, mlp_out);
     consume<DownMatrix>(ring, xs, tokens,
                         base + QkvMatrix::kGroups + OMatrix::kGroups + GateUpMatrix::kGroups,
-                        [&](int u, int j, const Sums<DownMatrix> &acc) {
-      T *r = residual + (size_t)j * kHidden + u;
+                        groups, group_count, [&](int u, int j, const Sums<DownMatrix> &acc) {
       const float out = kiln::to_float(kiln::from_float<T>(acc[0][j] + ${DOWN_BIAS}));
-      *r = kiln::from_float<T>(out + kiln::to_float(__ldcg(r)));
+      residual[(size_t)j * kHidden + u] =
+          kiln::from_float<T>(out + kiln::to_float(residual_rows[j * kHidden + u]));
     });
     grid_barrier();
   }
 
   // The final norm of each sequence's last token, then the LM head: float
   // logits, and each sequence's greedy choice (largest logit, lowest row) by
-  // warp, block and one atomic per block into step.best_logit.
-  normalize(xs, tokens, [&](int j) { return residual_row(step.last_token[j]); }, final_norm,
-            scratch);
+  // thread, block and one atomic per block into step.best_logit.
+  normalize(xs, residual_rows, tokens, [&](int j) { return residual_row(step.last_token[j]); },
+            final_norm, scratch);
   unsigned long long best[kTokens] = {};
-  consume<LmHeadMatrix>(ring, xs, tokens, kLayers * kLayerGroups,
+  consume<LmHeadMatrix>(ring, xs, tokens, kLayers * kLayerGroups, groups, group_count,
                         [&](int u, int j, const Sums<LmHeadMatrix> &acc) {
     const float logit = acc[0][j] + ${LM_HEAD_BIAS};
     logits[(size_t)j * kVocab + u] = logit;
     if (logit == logit) // NaN is never the greedy choice
       best[j] = max(best[j], kiln::logit_key(logit, u));
   });
-  if (lane == 0)
-    for (int j = 0; j < tokens; ++j)
+  for (int j = 0; j < tokens; ++j)
+    if (best[j])
       atomicMax(&block_best[j], best[j]);
   kiln::group_sync<kComputeThreads>();
   if (threadIdx.x < tokens)
@@ -481,9 +588,12 @@ ${KV_EPILOGUE}
                               {"LAYERS", std::to_string(params.layers)},
                               {"STAGES", std::to_string(stages)},
                               {"CHUNK_BYTES", std::to_string(kChunkBytes)},
+                              {"GROUP_ROWS", std::to_string(kGroupRows)},
+                              {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},
                               {"HIDDEN", std::to_string(params.hidden)},
                               {"ATTENTION_DIM", std::to_string(attentionDim)},
                               {"INTER", std::to_string(params.inter)},
+                              {"WIDEST", std::to_string(widestInput(params))},
                               {"VOCAB", std::to_string(params.vocab)},
                               {"EPSILON", floatLiteral(params.epsilon)},
                               {"QKV_CONSTANTS", qkvConstants(attention)},
@@ -494,7 +604,6 @@ ${KV_EPILOGUE}
                               {"NAME", spec.name},
                               {"PARAMS", parameters},
                               {"LAYER_TABLE", table},
-                              {"LOAD", "kiln::load16"},
                               {"LOAD_CG", "kiln::load16_cg"},
                               {"ZERO_COUNTERS",
                                splits ? formatv(R"cuda(

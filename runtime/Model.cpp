@@ -7,6 +7,9 @@
 #include "kernels/prelude.cuh"
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 
 using namespace kiln;
 using namespace kiln::runtime;
@@ -122,8 +125,10 @@ bool checkLaunches(Model::Impl &model, std::string &error) {
         error = where + ": " + problem;
         return false;
       }
-      sharedNeeded[launch->kernel()] = std::max(sharedNeeded[launch->kernel()],
-                                                launch->shared_bytes());
+      // The persistent program's kernels get their limit once it is chosen.
+      if (step != artifact.decode_persistent())
+        sharedNeeded[launch->kernel()] = std::max(sharedNeeded[launch->kernel()],
+                                                  launch->shared_bytes());
     }
   }
   for (size_t k = 0; k < model.kernels.size(); ++k)
@@ -133,6 +138,29 @@ bool checkLaunches(Model::Impl &model, std::string &error) {
                                           int(sharedNeeded[k])),
               "cuFuncSetAttribute", error))
       return false;
+  return true;
+}
+
+/// For developers working on a generated kernel, as IREE's executable
+/// substitution: with KILN_SUBSTITUTE_KERNELS=DIR, DIR/<kernel name>.cu (the
+/// kernel's source as --emit=cuda prints it, without the prelude) replaces
+/// the artifact's source of that kernel.
+bool substituteKernelSource(const std::string &name, std::string &source, std::string &error) {
+  const char *dir = std::getenv("KILN_SUBSTITUTE_KERNELS");
+  if (!dir || !*dir)
+    return true;
+  const std::string path = std::string(dir) + "/" + name + ".cu";
+  std::ifstream file(path, std::ios::binary);
+  if (!file)
+    return true;
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (!file.good() && !file.eof()) {
+    error = "KILN_SUBSTITUTE_KERNELS: cannot read " + path;
+    return false;
+  }
+  source = text.str();
+  std::fprintf(stderr, "kiln: kernel '%s' substituted from %s\n", name.c_str(), path.c_str());
   return true;
 }
 
@@ -159,20 +187,42 @@ bool choosePersistentDecode(Model::Impl &model, std::string &error) {
     const fa::Launch *launch = entry->command_as_Launch();
     if (!launch || launch->scale() != fa::GridScale::multiprocessors)
       continue;
+    // Its static shared memory (known once compiled) and the launch's dynamic
+    // shared memory must fit a block together.
+    const CUfunction function = model.kernels[launch->kernel()];
+    const std::string kernelName =
+        model.artifact->get().kernels()->Get(launch->kernel())->name()->str();
+    int staticBytes = 0;
+    if (!cuOk(driver().cuFuncGetAttribute(&staticBytes, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES,
+                                          function),
+              "cuFuncGetAttribute", error))
+      return false;
+    const int sharedLimit = model.device->maxSharedBytesPerBlock();
+    if (staticBytes + int(launch->shared_bytes()) > sharedLimit) {
+      stats.persistentDecodeNote = "its kernel '" + kernelName + "' needs " +
+                                   std::to_string(staticBytes + launch->shared_bytes()) +
+                                   " bytes of shared memory; " + model.device->description() +
+                                   " has " + std::to_string(sharedLimit) + " per block";
+      return true;
+    }
+    if (launch->shared_bytes() > 48 * 1024 &&
+        !cuOk(driver().cuFuncSetAttribute(function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                          int(launch->shared_bytes())),
+              "cuFuncSetAttribute", error))
+      return false;
     int blocksPerSm = 0;
     const uint32_t threads = launch->block()->Get(0) * launch->block()->Get(1) *
                              launch->block()->Get(2);
     if (!cuOk(driver().cuOccupancyMaxActiveBlocksPerMultiprocessor(
-                  &blocksPerSm, model.kernels[launch->kernel()], int(threads),
+                  &blocksPerSm, function, int(threads),
                   launch->shared_bytes()),
               "cuOccupancyMaxActiveBlocksPerMultiprocessor", error))
       return false;
     if (uint32_t(blocksPerSm) < launch->grid()->Get(0)) {
-      stats.persistentDecodeNote =
-          "its kernel '" +
-          model.artifact->get().kernels()->Get(launch->kernel())->name()->str() + "' needs " +
-          std::to_string(launch->grid()->Get(0)) + " resident block(s) per SM; " +
-          model.device->description() + " holds " + std::to_string(blocksPerSm);
+      stats.persistentDecodeNote = "its kernel '" + kernelName + "' needs " +
+                                   std::to_string(launch->grid()->Get(0)) +
+                                   " resident block(s) per SM; " + model.device->description() +
+                                   " holds " + std::to_string(blocksPerSm);
       return true;
     }
   }
@@ -211,6 +261,8 @@ std::unique_ptr<Model> Model::open(const std::string &artifactPath, const ModelO
     if (kernel->location() && kernel->location()->size())
       source.label += " (from " + kernel->location()->str() + ")";
     source.source = kernel->source()->str();
+    if (!substituteKernelSource(kernel->name()->str(), source.source, error))
+      return nullptr;
     source.entryPoints = {kernel->name()->str()};
     sources.push_back(std::move(source));
   }

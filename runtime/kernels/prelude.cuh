@@ -209,6 +209,47 @@ template <typename T> __device__ __forceinline__ Vec1<T> load1_cg(const T *p) {
 }
 template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
 
+/// The shared-memory address of a generic pointer into shared memory.
+__device__ __forceinline__ uint32_t shared_address(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/// Four 8x8 matrices of 16-bit elements from shared memory (ldmatrix.x4):
+/// lane i gives the address of row i % 8 of matrix i / 8.
+template <typename T> __device__ __forceinline__ void load_matrices(uint32_t (&r)[4], const T *row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(row)));
+}
+template <typename T>
+__device__ __forceinline__ void load_matrices_transposed(uint32_t (&r)[4], const T *row) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(shared_address(row)));
+}
+
+/// c += a · b on tensor cores: a 16x16 row-major, b 16x8 column-major, of
+/// T (__half or __nv_bfloat16), float accumulators.
+template <typename T>
+__device__ __forceinline__ void mma_16x8x16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                            uint32_t b1);
+template <>
+__device__ __forceinline__ void mma_16x8x16<__nv_bfloat16>(float (&c)[4], const uint32_t (&a)[4],
+                                                           uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma_16x8x16<__half>(float (&c)[4], const uint32_t (&a)[4],
+                                                    uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 /// Shared-memory barriers and bulk copies (sm_90): the persistent decode
 /// kernel streams weights into a ring of shared-memory slots with the copy
 /// engine, each slot with a `full` barrier (the bytes arrived) and an
@@ -219,9 +260,6 @@ template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T>
 #else
 #define KILN_SM90(...) __trap()
 #endif
-__device__ __forceinline__ unsigned shared_address(const void *p) {
-  return (unsigned)__cvta_generic_to_shared(p);
-}
 __device__ __forceinline__ void mbarrier_init(uint64_t *barrier, unsigned arrivals) {
   KILN_SM90(asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(barrier)),
                          "r"(arrivals)
@@ -253,14 +291,20 @@ __device__ __forceinline__ void mbarrier_wait(uint64_t *barrier, unsigned parity
                            : "memory"));
   } while (!done);
 }
+/// An L2 cache policy that marks lines first to be evicted, for weights read
+/// once per step.
+__device__ __forceinline__ uint64_t evict_first_policy() {
+  uint64_t policy = 0;
+  KILN_SM90(asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy)));
+  return policy;
+}
 /// `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to
-/// shared memory by the copy engine, completing on `barrier`; the lines are
-/// marked first to be evicted from L2, as weights read once per step are.
+/// shared memory by the copy engine, completing on `barrier`, with an L2
+/// cache policy.
 __device__ __forceinline__ void bulk_copy_to_shared(void *destination, const void *source,
-                                                    unsigned bytes, uint64_t *barrier) {
-  KILN_SM90(uint64_t policy;
-            asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-            asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
+                                                    unsigned bytes, uint64_t *barrier,
+                                                    uint64_t policy) {
+  KILN_SM90(asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
                          ".L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(shared_address(destination)),
                          "l"(source), "r"(bytes), "r"(shared_address(barrier)), "l"(policy)
                          : "memory"));
@@ -268,9 +312,9 @@ __device__ __forceinline__ void bulk_copy_to_shared(void *destination, const voi
 #undef KILN_SM90
 
 /// A grid-wide barrier over a counter that starts at 0: each block's thread
-/// 0 arrives once per barrier (after its block's writes) and waits until all
-/// `target` = barriers passed × blocks arrivals are in. The blocks must all
-/// be resident (a cooperative launch).
+/// 0 arrives once per barrier (after its block's writes and a barrier of the
+/// block) and waits until all `target` = barriers passed × blocks arrivals
+/// are in. The blocks must all be resident (a cooperative launch).
 __device__ __forceinline__ void grid_arrive(uint32_t *counter) {
   __threadfence();
   atomicAdd(counter, 1u);

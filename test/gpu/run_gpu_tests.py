@@ -13,7 +13,9 @@ float32 logits are the truth that kiln's bf16 arithmetic is held to.)
 
   fp32: relative error (L2, per row) <= 1e-3
   bf16: relative error <= 2e-2; top-1 token agreement >= 99% over all the
-        positions of a model (batch 1 and batch 4; 325 positions)
+        positions of a model (batch 1 and batch 4; 325 positions), or else
+        every disagreement a near tie (the reference's top-2 gap under 0.05
+        logit standard deviations, which bf16 rounding flips)
   CUDA Graph replay gives the same tokens as eager decode
   sampling (temperature, top-k, top-p, seed; one model): a seed reproduces its
   tokens with and without graphs, another seed changes them, and every token
@@ -48,6 +50,10 @@ import models  # noqa: E402
 FP32_LIMIT = 1e-3
 BF16_LIMIT = 2e-2
 TOP1_LIMIT = 0.99
+# bf16 arithmetic may flip the greedy choice where the reference's top two
+# logits are this close (in logit standard deviations); a flip at a larger gap
+# is an error. transformers' own bf16 run flips such near ties too.
+NEAR_TIE = 0.05
 
 
 def top2_gaps(rows):
@@ -236,7 +242,8 @@ def main():
                 agree = sum(run["agree"] for _, run in replayed)
                 total = sum(run["total"] for _, run in replayed)
                 gaps = [gap for _, run in replayed for gap in run["gaps"]]
-                ok = agree >= TOP1_LIMIT * total
+                decisive = [gap for gap in gaps if gap >= NEAR_TIE]
+                ok = agree >= TOP1_LIMIT * total or not decisive
                 detail = (f"{total - agree} of {total} positions differ, where the reference's top-2 "
                           f"gap is {', '.join(f'{g:.3f}' for g in gaps)} logit std" if gaps else "")
                 rows.append((name, "bf16 top-1, all positions", "1+4", "-",
@@ -299,7 +306,8 @@ def main():
     print(f"\nkiln vs transformers {transformers.__version__} (torch {torch.__version__}) on {gpu}, "
           f"{time.strftime('%Y-%m-%d')}")
     print(f"limits: fp32 rel err <= {FP32_LIMIT:g}; bf16 rel err <= {BF16_LIMIT:g} and top-1 >= "
-          f"{100 * TOP1_LIMIT:g}%; graphs and eager give the same tokens")
+          f"{100 * TOP1_LIMIT:g}% (or every miss a near tie, top-2 gap < {NEAR_TIE} logit std); "
+          f"graphs and eager give the same tokens")
     print("\n".join(lines))
     for name, mode, batch_name, _, result, _ in rows:
         if result.get("detail"):

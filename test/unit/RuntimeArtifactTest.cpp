@@ -211,6 +211,22 @@ TEST(RuntimeArtifact, RejectsBadBuffersAndCommands) {
   EXPECT_TRUE(rejectedWith(t, "prefill: missing or empty"));
 }
 
+TEST(RuntimeArtifact, ChecksThePersistentDecodeProgram) {
+  TestArtifact t = TestArtifact::toy();
+  kiln::test::TestCommand step = t.decode[0];
+  step.scale = fa::GridScale::multiprocessors;
+  t.decodePersistent = {step, t.decode[2]};
+  EXPECT_EQ(verifyError(t.serialize()), "");
+  t.persistentMaxTokens = 3;  // max_batch is 2
+  EXPECT_TRUE(rejectedWith(t, "decode_persistent.max_tokens: must be in [1, max_batch 2], not 3"));
+  t.persistentMaxTokens = 0;
+  EXPECT_TRUE(rejectedWith(t, "decode_persistent.max_tokens: must be in [1, max_batch 2], not 0"));
+  t.persistentMaxTokens = 2;
+  t.decodePersistent[0].args[2] = {fa::ArgKind::buffer, 7};
+  EXPECT_TRUE(rejectedWith(t, "decode_persistent.commands[0] (launch of 'embed_kernel').args[2]: "
+                              "buffer 7 does not exist"));
+}
+
 TEST(RuntimeArtifact, RejectsBadLogits) {
   TestArtifact t = TestArtifact::toy();
   t.logits = 0;  // per-token f32 [8]: too narrow for 16 logits

@@ -65,6 +65,9 @@ struct TestArtifact {
   uint64_t arenaPerToken = 0, arenaFixed = 0;
   std::vector<std::pair<std::string, std::string>> kernels;  // name, source
   std::vector<TestCommand> prefill, decode;
+  /// The optional persistent decode program (absent when empty).
+  std::vector<TestCommand> decodePersistent;
+  int persistentMaxTokens = 1, persistentComputeCapability = 90;
   uint32_t logits = 0;
 
   /// The valid default.
@@ -149,10 +152,14 @@ struct TestArtifact {
           fa::CreateKernelDirect(builder, name.c_str(), source.c_str(), "loc(toy)"));
     auto prefillStep = writeStep(builder, "prefill", prefill);
     auto decodeStep = writeStep(builder, "decode", decode);
+    flatbuffers::Offset<fa::Step> persistentStep;
+    if (!decodePersistent.empty())
+      persistentStep = writeStep(builder, "decode_persistent", decodePersistent,
+                                 persistentMaxTokens, persistentComputeCapability);
     auto root = fa::CreateArtifactDirect(builder, version, "kiln test", model, &weightOffsets,
                                          weightsArenaBytes, &bufferOffsets, arenaPerToken,
                                          arenaFixed, &kernelOffsets, prefillStep, decodeStep,
-                                         logits);
+                                         logits, persistentStep);
     fa::FinishArtifactBuffer(builder, root);
     return std::vector<uint8_t>(builder.GetBufferPointer(),
                                 builder.GetBufferPointer() + builder.GetSize());
@@ -161,7 +168,8 @@ struct TestArtifact {
 private:
   static flatbuffers::Offset<fa::Step> writeStep(flatbuffers::FlatBufferBuilder &builder,
                                                  const char *name,
-                                                 const std::vector<TestCommand> &commands) {
+                                                 const std::vector<TestCommand> &commands,
+                                                 int maxTokens = 0, int computeCapability = 0) {
     auto arg = [&](const std::pair<fa::ArgKind, uint32_t> &a) {
       return fa::CreateArg(builder, a.first, a.second);
     };
@@ -190,7 +198,7 @@ private:
         entries.push_back(fa::CreateCommandEntry(builder, fa::Command::Launch, written.Union()));
       }
     }
-    return fa::CreateStepDirect(builder, name, &entries);
+    return fa::CreateStepDirect(builder, name, &entries, maxTokens, computeCapability);
   }
 };
 

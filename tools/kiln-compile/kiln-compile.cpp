@@ -107,9 +107,15 @@ cl::list<std::string> checkArchs("check-archs", cl::CommaSeparated, cl::cat(comp
                                  cl::desc("Compile every kernel with NVRTC for these GPU "
                                           "architectures and record them in the artifact"));
 
-cl::opt<bool> noPersistentDecode("no-persistent-decode", cl::cat(compileCategory),
-                                 cl::desc("Leave out the decode step as one persistent kernel "
-                                          "(sm_90+); decode then always runs kernel by kernel"));
+using PersistentDecode = kiln::CodegenOptions::PersistentDecode;
+cl::opt<PersistentDecode, false, ListingParser<PersistentDecode>> persistentDecode(
+    "persistent-decode", cl::init(PersistentDecode::automatic), cl::cat(compileCategory),
+    cl::desc("The decode step as one persistent kernel too (run on sm_90+)"),
+    cl::values(clEnumValN(PersistentDecode::automatic, "auto",
+                          "where it measured faster: Llama-family layers of up to 256 MiB "
+                          "(default)"),
+               clEnumValN(PersistentDecode::on, "on", "for every Llama-family decoder stack"),
+               clEnumValN(PersistentDecode::off, "off", "never; decode runs kernel by kernel")));
 
 StringRef severityName(DiagnosticSeverity severity) {
   switch (severity) {
@@ -138,7 +144,7 @@ FailureOr<std::string> compileArtifact(ModuleOp module, const llvm::TimeRecord &
   options.maxSeqLen = maxSeqLen;
   options.maxTokens = maxTokens;
   options.targetArchs.assign(checkArchs.begin(), checkArchs.end());
-  options.persistentDecode = !noPersistentDecode;
+  options.persistentDecode = persistentDecode;
   std::string notes;
   FailureOr<std::string> artifact = kiln::buildArtifact(module, options, &notes);
   if (failed(artifact))
@@ -158,7 +164,10 @@ FailureOr<std::string> compileArtifact(ModuleOp module, const llvm::TimeRecord &
   }
   if (!quiet) {
  kiln::printSummary(kiln::summarizeArtifact(*artifact), llvm::outs());
-    llvm::outs() << notes << "compiled in " << llvm::format("%.0f", compileMs) << " ms\n";
+    for (StringRef note : llvm::split(StringRef(notes).rtrim('\n'), '\n'))
+      if (!note.empty())
+        llvm::outs() << "  " << note << "\n";
+    llvm::outs() << "compiled in " << llvm::format("%.0f", compileMs) << " ms\n";
   }
   return artifact;
 }

@@ -32,9 +32,13 @@ struct CodegenOptions {
   int64_t maxTokens = 2048;
   /// GPU architectures the kernels were checked for (recorded in the artifact).
   std::vector<std::string> targetArchs;
-  /// Also generate the decode step as one persistent kernel (for sm_90+)
-  /// when the model is a decoder stack it covers.
-  bool persistentDecode = true;
+  /// Whether to also generate the decode step as one persistent kernel (run
+  /// on sm_90+) when the model is a decoder stack it covers: `automatic`
+  /// where it measured faster than kernel-by-kernel decode (layers of up to
+  /// kPersistentDecodeLayerBytes of weights; bench/NOTES.md, section 6).
+  enum class PersistentDecode { automatic, on, off };
+  PersistentDecode persistentDecode = PersistentDecode::automatic;
+  static constexpr int64_t kPersistentDecodeLayerBytes = 256ll << 20;
 
   static constexpr int64_t kDefaultMaxSeqLen = 4096;
 };
