@@ -89,6 +89,15 @@ int64_t decodeGroupHeads(const AttentionParams &params) {
                                         (kSharedLimit - 4096) / mergeBytes}));
 }
 
+/// "causal", with " sliding-window (W)" and " ALiBi" as they apply.
+std::string maskDescription(const AttentionParams &params) {
+  return formatv("causal{0}{1}",
+                 params.window ? formatv(" sliding-window ({0})", params.window).str()
+                               : std::string(),
+                 params.alibiSlopes.empty() ? "" : " ALiBi")
+      .str();
+}
+
 /// ALiBi's slope table and bias statement, or nothing.
 std::string alibiTable(const AttentionParams &params, llvm::StringRef kernel) {
   return params.alibiSlopes.empty() ? ""
@@ -221,11 +230,9 @@ KernelSpec cudaCorePrefillKernel(const AttentionParams &params) {
   int64_t queryTiles = ceilDiv(params.maxTokens, queryTile);
   KernelSpec spec;
   spec.name = "attention_prefill_" + shapeSuffix(params);
-  spec.summary = formatv("tfm.attention, part 2 (prefill): causal{0}{1} attention of each "
-                         "query over the cached keys, online softmax over tiles of 32 keys",
-                         params.window ? formatv(" sliding-window ({0})", params.window).str()
-                                       : std::string(),
-                         params.alibiSlopes.empty() ? "" : " ALiBi");
+  spec.summary = formatv("tfm.attention, part 2 (prefill): {0} attention of each query over "
+                         "the cached keys, online softmax over tiles of 32 keys",
+                         maskDescription(params));
   spec.launch.block = 128;
   spec.launch.grid = static_cast<unsigned>(params.heads * queryTiles);
   spec.launch.scale = GridScale::sequences;
@@ -375,12 +382,10 @@ KernelSpec tensorCorePrefillKernel(const AttentionParams &params) {
   bool bf16 = params.dtype == DType::bf16;
   KernelSpec spec;
   spec.name = "attention_prefill_mma_" + shapeSuffix(params);
-  spec.summary = formatv("tfm.attention, part 2 (prefill): causal{0}{1} attention of each "
-                         "query over the cached keys on tensor cores, {2} queries per block, "
-                         "online softmax over tiles of {3} keys",
-                         params.window ? formatv(" sliding-window ({0})", params.window).str()
-                                       : std::string(),
-                         params.alibiSlopes.empty() ? "" : " ALiBi", kMmaQueryTile, kMmaKeyTile);
+  spec.summary = formatv("tfm.attention, part 2 (prefill): {0} attention of each query over "
+                         "the cached keys on tensor cores, {1} queries per block, online softmax "
+                         "over tiles of {2} keys",
+                         maskDescription(params), kMmaQueryTile, kMmaKeyTile);
   spec.launch.block = kMmaWarps * 32;
   spec.launch.grid = static_cast<unsigned>(params.heads);
   spec.launch.scale = GridScale::query_tiles;
@@ -1121,12 +1126,9 @@ KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {
   KernelSpec spec;
   spec.programmatic = true;
   spec.name = "attention_decode_" + shapeSuffix(params);
-  spec.summary = formatv("tfm.attention, part 2 (decode): causal{0}{1} attention of each token, "
-                         "its key range split {2} ways{3}; a block serves {4} query head(s) of "
-                         "one kv head",
-                         params.window ? formatv(" sliding-window ({0})", params.window).str()
-                                       : std::string(),
-                         params.alibiSlopes.empty() ? "" : " ALiBi", params.decodeSplits,
+  spec.summary = formatv("tfm.attention, part 2 (decode): {0} attention of each token, its key "
+                         "range split {1} ways{2}; a block serves {3} query head(s) of one kv head",
+                         maskDescription(params), params.decodeSplits,
                          params.decodeSplits > 1 ? ", combined by the last split to finish" : "",
                          decodeGroupHeads(params));
   spec.launch.block = kDecodeWarps * 32;

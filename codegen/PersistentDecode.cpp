@@ -190,10 +190,10 @@ LogicalResult PersistentDecodeLowering::run() {
   // Half the loads ahead of the attention kernel's: the persistent kernel has
   // 168 registers a thread (9 warps a block), and 16 spill at head dim 128.
   persistentAttention.decodeLoadsAhead = 8;
-  persistentAttention.decodeSplits = std::clamp<int64_t>(
-      kPersistentAttentionBlocks /
-          (persistentAttention.kvHeads * decodeHeadGroups(persistentAttention)),
-      1, ceilDiv(model.maxSeqLen, 8 * 32));
+  persistentAttention.decodeSplits =
+      std::clamp<int64_t>(kPersistentAttentionBlocks /
+                              (persistentAttention.kvHeads * decodeHeadGroups(persistentAttention)),
+                          1, ceilDiv(model.maxSeqLen, 8 * 32));
   auto normType = [](Value weight) {
     return dtypeOf(cast<ShapedType>(weight.getType()).getElementType());
   };

@@ -40,17 +40,18 @@ constexpr int64_t kMaxStages = 8, kMinStages = 4;
 /// ring's barriers, the group sums, the per-layer tensor table, the norm
 /// scratch, the LM head's best keys.
 int64_t ownStaticBytes(const PersistentDecodeParams &params) {
-  return 2 * kMaxStages * 8 + (kMaxStages + 1) * (kComputeWarps * kGroupRows * params.tokens + 1) * 4 +
+  return 2 * kMaxStages * 8 +
+         (kMaxStages + 1) * (kComputeWarps * kGroupRows * params.tokens + 1) * 4 +
          params.layers * 12 * 8 + 32 * 4 + params.tokens * 8;
 }
 
 /// The attention task's static shared memory (attentionDecodeTask's arrays),
 /// rounded up.
 int64_t attentionStaticBytes(const AttentionParams &attention) {
-  int64_t group = attention.heads / attention.kvHeads, dim = attention.headDim;
-  int64_t heads = std::min<int64_t>(group, std::max<int64_t>(1, 256 / dim));
-  int64_t bytes = 4 * (heads * dim + kComputeWarps * heads * (dim + 2) + kComputeWarps * heads +
-                       2 * heads);
+  int64_t dim = attention.headDim;
+  int64_t heads = ceilDiv(attention.heads / attention.kvHeads, decodeHeadGroups(attention));
+  int64_t bytes =
+      4 * (heads * dim + kComputeWarps * heads * (dim + 2) + kComputeWarps * heads + 2 * heads);
   if (attention.decodeSplits > 1)
     bytes += 4 * kComputeWarps * attention.decodeSplits + 16;
   return bytes + 256;
@@ -113,21 +114,29 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
                                .str();
   std::string table;
   for (int64_t l = 0; l < params.layers; ++l) {
-    parameters += formatv("\n    const NormT *attn_norm_{0}, const T *qkv_{0}, {1}const T *o_{0}, "
-                          "{2}const NormT *mlp_norm_{0}, const T *gate_up_{0}, {3}const T *down_{0}, "
-                          "{4}T *k_cache_{0}, T *v_cache_{0},",
-                          l, params.qkvBias ? formatv("const T *qkv_bias_{0}, ", l).str() : "",
-                          params.oBias ? formatv("const T *o_bias_{0}, ", l).str() : "",
-                          params.gateUpBias ? formatv("const T *gate_up_bias_{0}, ", l).str() : "",
-                          params.downBias ? formatv("const T *down_bias_{0}, ", l).str() : "")
-                      .str();
-    table += formatv("    case {0}: layers[{0}] = {{attn_norm_{0}, qkv_{0}, {1}, o_{0}, {2}, mlp_norm_{0}, "
-                     "gate_up_{0}, {3}, down_{0}, {4}, k_cache_{0}, v_cache_{0}}; break;\n",
-                     l, params.qkvBias ? formatv("qkv_bias_{0}", l).str() : "nullptr",
-                     params.oBias ? formatv("o_bias_{0}", l).str() : "nullptr",
-                     params.gateUpBias ? formatv("gate_up_bias_{0}", l).str() : "nullptr",
-                     params.downBias ? formatv("down_bias_{0}", l).str() : "nullptr")
-                 .str();
+    // A bias of layer l, if the model has it: the parameter, and its value in
+    // the layer's table.
+    auto biasParameter = [&](bool present, llvm::StringRef name) {
+      return present ? formatv("const T *{0}_{1}, ", name, l).str() : std::string();
+    };
+    auto biasValue = [&](bool present, llvm::StringRef name) {
+      return present ? formatv("{0}_{1}", name, l).str() : std::string("nullptr");
+    };
+    parameters +=
+        formatv("\n    const NormT *attn_norm_{0}, const T *qkv_{0}, {1}const T *o_{0}, "
+                "{2}const NormT *mlp_norm_{0}, const T *gate_up_{0}, {3}const T *down_{0}, "
+                "{4}T *k_cache_{0}, T *v_cache_{0},",
+                l, biasParameter(params.qkvBias, "qkv_bias"), biasParameter(params.oBias, "o_bias"),
+                biasParameter(params.gateUpBias, "gate_up_bias"),
+                biasParameter(params.downBias, "down_bias"))
+            .str();
+    table +=
+        formatv(
+            "    case {0}: layers[{0}] = {{attn_norm_{0}, qkv_{0}, {1}, o_{0}, {2}, mlp_norm_{0}, "
+            "gate_up_{0}, {3}, down_{0}, {4}, k_cache_{0}, v_cache_{0}}; break;\n",
+            l, biasValue(params.qkvBias, "qkv_bias"), biasValue(params.oBias, "o_bias"),
+            biasValue(params.gateUpBias, "gate_up_bias"), biasValue(params.downBias, "down_bias"))
+            .str();
   }
   bool splits = attention.decodeSplits > 1;
   parameters += formatv("\n    T *__restrict__ residual, T *__restrict__ qkv_out, T *__restrict__ "
@@ -141,7 +150,8 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
     return present ? expression.str() : std::string("0.f");
   };
 
-  spec.source = fillTemplate(R"cuda(
+  spec.source = fillTemplate(
+      R"cuda(
 // In a namespace of its own (the kernel keeps its C name), so that the
 // attention task does not collide with the decode attention kernel's when
 // kernels are compiled together.
@@ -159,7 +169,8 @@ constexpr int kVec = W::size;
 constexpr int kGroupRows = ${GROUP_ROWS}, kSliceMax = ${CHUNK_BYTES} / (int)sizeof(T) / kGroupRows;
 constexpr int kPad = ${ROW_PAD_BYTES} / (int)sizeof(T);
 constexpr int kSlotElements = kGroupRows * (kSliceMax + kPad);
-constexpr int kHidden = ${HIDDEN}, kAttention = ${ATTENTION_DIM}, kInter = ${INTER}, kVocab = ${VOCAB};
+constexpr int kHidden = ${HIDDEN}, kAttention = ${ATTENTION_DIM}, kInter = ${INTER};
+constexpr int kVocab = ${VOCAB};
 constexpr int kWidest = ${WIDEST}; // the longest input row
 constexpr float kEpsilon = ${EPSILON};
 ${QKV_CONSTANTS}
@@ -507,7 +518,8 @@ ${LAYER_TABLE}  }
       normalize(xs, residual_rows, tokens, embedding_row, L.attn_norm, scratch);
     else
       normalize(xs, residual_rows, tokens, residual_row, L.attn_norm, scratch);${ZERO_COUNTERS}
-    consume<QkvMatrix>(ring, xs, tokens, base, groups, group_count, [&](int u, int j, const Sums<QkvMatrix> &acc) {
+    consume<QkvMatrix>(ring, xs, tokens, base, groups, group_count,
+                       [&](int u, int j, const Sums<QkvMatrix> &acc) {
       constexpr int t0 = 0;
       const int t = j;${QKV_BIAS}
       T *y = qkv_out, *k_cache = L.k_cache, *v_cache = L.v_cache;
@@ -578,52 +590,49 @@ ${KV_EPILOGUE}
 
 } // namespace ${NAME}_parts
 )cuda",
-                             {{"TABLE", attention.rope ? floatTable(invFreq, attention.invFreq) : ""},
-                              {"ATTENTION_TASK",
-                               attentionDecodeTask(attention, "kiln::group_sync<256>()")},
-                              {"T", type.str()},
-                              {"NORM_T", cudaTypeName(params.normWeightDtype).str()},
-                              {"COMPUTE_WARPS", std::to_string(kComputeWarps)},
-                              {"TOKENS", std::to_string(params.tokens)},
-                              {"LAYERS", std::to_string(params.layers)},
-                              {"STAGES", std::to_string(stages)},
-                              {"CHUNK_BYTES", std::to_string(kChunkBytes)},
-                              {"GROUP_ROWS", std::to_string(kGroupRows)},
-                              {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},
-                              {"HIDDEN", std::to_string(params.hidden)},
-                              {"ATTENTION_DIM", std::to_string(attentionDim)},
-                              {"INTER", std::to_string(params.inter)},
-                              {"WIDEST", std::to_string(widestInput(params))},
-                              {"VOCAB", std::to_string(params.vocab)},
-                              {"EPSILON", floatLiteral(params.epsilon)},
-                              {"QKV_CONSTANTS", qkvConstants(attention)},
-                              {"QKV_BIAS", params.qkvBias ? "\n      const T *bias = L.qkv_bias;" : ""},
-                              {"QKV_ROW_OF", indented(qkvRowOrder(attention), 2)},
-                              {"QKV_ROWS", std::to_string(qkvRows)},
-                              {"THREADS", std::to_string(spec.launch.block)},
-                              {"NAME", spec.name},
-                              {"PARAMS", parameters},
-                              {"LAYER_TABLE", table},
-                              {"LOAD_CG", "kiln::load16_cg"},
-                              {"ZERO_COUNTERS",
-                               splits ? formatv(R"cuda(
+      {{"TABLE", attention.rope ? floatTable(invFreq, attention.invFreq) : ""},
+       {"ATTENTION_TASK", attentionDecodeTask(attention, "kiln::group_sync<256>()")},
+       {"T", type.str()},
+       {"NORM_T", cudaTypeName(params.normWeightDtype).str()},
+       {"COMPUTE_WARPS", std::to_string(kComputeWarps)},
+       {"TOKENS", std::to_string(params.tokens)},
+       {"LAYERS", std::to_string(params.layers)},
+       {"STAGES", std::to_string(stages)},
+       {"CHUNK_BYTES", std::to_string(kChunkBytes)},
+       {"GROUP_ROWS", std::to_string(kGroupRows)},
+       {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},
+       {"HIDDEN", std::to_string(params.hidden)},
+       {"ATTENTION_DIM", std::to_string(attentionDim)},
+       {"INTER", std::to_string(params.inter)},
+       {"WIDEST", std::to_string(widestInput(params))},
+       {"VOCAB", std::to_string(params.vocab)},
+       {"EPSILON", floatLiteral(params.epsilon)},
+       {"QKV_CONSTANTS", qkvConstants(attention)},
+       {"QKV_BIAS", params.qkvBias ? "\n      const T *bias = L.qkv_bias;" : ""},
+       {"QKV_ROW_OF", indented(qkvRowOrder(attention), 2)},
+       {"QKV_ROWS", std::to_string(qkvRows)},
+       {"THREADS", std::to_string(spec.launch.block)},
+       {"NAME", spec.name},
+       {"PARAMS", parameters},
+       {"LAYER_TABLE", table},
+       {"LOAD_CG", "kiln::load16_cg"},
+       {"ZERO_COUNTERS", splits ? formatv(R"cuda(
     // The attention splits count themselves in `counters`, from zero.
     if (blockIdx.x == 0)
       for (int i = threadIdx.x; i < tokens * {0}; i += kComputeThreads)
         counters[i] = 0;)cuda",
-                                                decodeCountersPerToken(attention))
-                                            .str()
-                                      : ""},
-                              {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq)},
-                              {"TASKS_PER_TOKEN", std::to_string(attentionDecodeTasksPerToken(attention))},
-                              {"TASK_NAME", attentionDecodeTaskName(attention)},
-                              {"PARTIAL_ARGS", splits ? "partial, counters, " : ""},
-                              {"O_BIAS", bias(params.oBias, "kiln::to_float(L.o_bias[u])")},
-                              {"ACTIVATION", params.activation},
-                              {"GATE_BIAS", bias(params.gateUpBias, "kiln::to_float(L.gate_up_bias[u])")},
-                              {"UP_BIAS",
-                               bias(params.gateUpBias, "kiln::to_float(L.gate_up_bias[kInter + u])")},
-                              {"DOWN_BIAS", bias(params.downBias, "kiln::to_float(L.down_bias[u])")},
-                              {"LM_HEAD_BIAS", bias(params.lmHeadBias, "kiln::to_float(lm_head_bias[u])")}});
+                                          decodeCountersPerToken(attention))
+                                      .str()
+                                : ""},
+       {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq)},
+       {"TASKS_PER_TOKEN", std::to_string(attentionDecodeTasksPerToken(attention))},
+       {"TASK_NAME", attentionDecodeTaskName(attention)},
+       {"PARTIAL_ARGS", splits ? "partial, counters, " : ""},
+       {"O_BIAS", bias(params.oBias, "kiln::to_float(L.o_bias[u])")},
+       {"ACTIVATION", params.activation},
+       {"GATE_BIAS", bias(params.gateUpBias, "kiln::to_float(L.gate_up_bias[u])")},
+       {"UP_BIAS", bias(params.gateUpBias, "kiln::to_float(L.gate_up_bias[kInter + u])")},
+       {"DOWN_BIAS", bias(params.downBias, "kiln::to_float(L.down_bias[u])")},
+       {"LM_HEAD_BIAS", bias(params.lmHeadBias, "kiln::to_float(lm_head_bias[u])")}});
   return spec;
 }
