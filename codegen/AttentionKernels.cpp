@@ -37,13 +37,6 @@ constexpr int64_t kSharedLimit = 48 * 1024;
 // the combine of splits costs more than a second tile, which a warp
 // pipelines).
 constexpr int64_t kDecodeWarps = 8;
-// Query heads of one kv head a decode block serves, reading each K/V row
-// once for all of them: as many as keep heads × head dim within 256, so that
-// a lane's dependent chain of score and p · V arithmetic stays short while a
-// long context does not read its K/V rows more than twice (one head a block
-// at head dim 128 costs more at 4096 positions than it saves; two do not:
-// bench/NOTES.md, sections 4 and 5).
-constexpr int64_t kMaxGroupDimsPerBlock = 256;
 // The tensor-core prefill kernel: 4 warps of 32 query rows (two 16-row MMA
 // tiles, so that each key/value fragment read from shared memory feeds two
 // MMAs) and key tiles of 32 (with 64, head dim 128 spills); larger head dims
@@ -80,12 +73,12 @@ int64_t prefillQueryTile(const AttentionParams &params) {
 }
 
 /// Query heads one decode block serves: of its kv head's group, up to
-/// kMaxGroupDimsPerBlock / head dim and as many as the warps' merge buffers in
+/// decodeMaxGroupDims / head dim and as many as the warps' merge buffers in
 /// shared memory allow.
 int64_t decodeGroupHeads(const AttentionParams &params) {
   int64_t mergeBytes = kDecodeWarps * (params.headDim + 2) * 4 + params.headDim * 4;
   return std::max<int64_t>(1, std::min({params.heads / params.kvHeads,
-                                        kMaxGroupDimsPerBlock / params.headDim,
+                                        params.decodeMaxGroupDims / params.headDim,
                                         (kSharedLimit - 4096) / mergeBytes}));
 }
 

@@ -156,6 +156,12 @@ struct AttentionParams {
   /// Decode: 16-byte K and V loads a lane issues ahead of their use (each
   /// holds 4 registers).
   int64_t decodeLoadsAhead = 16;
+  /// Decode: query heads × head dim a block (task) serves at most, reading
+  /// each K/V row once for all of them. 256 keeps a lane's dependent chain of
+  /// score and p · V arithmetic short while a long context does not read its
+  /// K/V rows more than twice (one head a block at head dim 128 costs more at
+  /// 4096 positions than it saves; two do not: bench/NOTES.md, sections 4-5).
+  int64_t decodeMaxGroupDims = 256;
 };
 
 //===--- GEMV: decode linears and the LM head --------------------------------===//

@@ -190,6 +190,9 @@ LogicalResult PersistentDecodeLowering::run() {
   // Half the loads ahead of the attention kernel's: the persistent kernel has
   // 168 registers a thread (9 warps a block), and 16 spill at head dim 128.
   persistentAttention.decodeLoadsAhead = 8;
+  // Shorter tasks, as attention stalls every other block at its barrier: two
+  // query heads a task (of head dim 64: 1B 0.89 -> 0.84 ms; bench/NOTES.md §6).
+  persistentAttention.decodeMaxGroupDims = std::max<int64_t>(128, 2 * persistentAttention.headDim);
   persistentAttention.decodeSplits =
       std::clamp<int64_t>(kPersistentAttentionBlocks /
                               (persistentAttention.kvHeads * decodeHeadGroups(persistentAttention)),
