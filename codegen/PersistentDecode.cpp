@@ -201,8 +201,10 @@ LogicalResult PersistentDecodeLowering::run() {
     return dtypeOf(cast<ShapedType>(weight.getType()).getElementType());
   };
   FailureOr<DType> normDtype = normType(normWeightOf(first.inputNorm));
-  if (failed(normDtype))
+  if (failed(normDtype)) {
+    whyNot = "its norm weights are not of a float type";
     return success();
+  }
   params.normWeightDtype = *normDtype;
 
   // Every layer like the first.

@@ -113,22 +113,18 @@ bool checkLaunches(Model::Impl &model, std::string &error) {
                 " threads, but the compiled kernel runs at most " + std::to_string(maxThreads);
         return false;
       }
+      // The persistent program's shared memory decides whether it runs here
+      // (choosePersistentDecode), not whether the model loads.
+      if (step == artifact.decode_persistent())
+        continue;
       if (launch->shared_bytes() > uint32_t(sharedLimit)) {
-        const std::string problem = std::to_string(launch->shared_bytes()) +
-                                    " bytes of shared memory, but " +
-                                    model.device->description() + " has " +
-                                    std::to_string(sharedLimit) + " per block";
-        if (step == artifact.decode_persistent()) {
-          model.stats.persistentDecodeNote = problem;
-          continue;
-        }
-        error = where + ": " + problem;
+        error = where + ": " + std::to_string(launch->shared_bytes()) +
+                " bytes of shared memory, but " + model.device->description() + " has " +
+                std::to_string(sharedLimit) + " per block";
         return false;
       }
-      // The persistent program's kernels get their limit once it is chosen.
-      if (step != artifact.decode_persistent())
-        sharedNeeded[launch->kernel()] = std::max(sharedNeeded[launch->kernel()],
-                                                  launch->shared_bytes());
+      sharedNeeded[launch->kernel()] = std::max(sharedNeeded[launch->kernel()],
+                                                launch->shared_bytes());
     }
   }
   for (size_t k = 0; k < model.kernels.size(); ++k)
@@ -174,8 +170,6 @@ bool choosePersistentDecode(Model::Impl &model, std::string &error) {
     stats.persistentDecodeNote = "the artifact has no persistent decode program";
     return true;
   }
-  if (!stats.persistentDecodeNote.empty())
-    return true;  // checkLaunches found it does not fit
   const int capability = model.device->major() * 10 + model.device->minor();
   if (capability < step->min_compute_capability()) {
     stats.persistentDecodeNote = "it needs sm_" + std::to_string(step->min_compute_capability()) +
