@@ -8,8 +8,10 @@
 #     --dtype bf16 --max-batch 1 --max-seq-len 4224 --max-tokens 2048 -o bench-artifacts/${s%%:*}.kiln; done
 #   test/gpu/prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu
 # Then on the GPU machine, carrying build-bench/bin, bench-artifacts and build-gpu:
-#   bench/persistent_run.sh [smoke] [check] [bench] [variants] [ncu]
-# (variants needs build-variants/{1b,8b}, from bench/persistent_variants.py, carried too)
+#   bench/persistent_run.sh [smoke] [check] [bench] [variants] [trace] [ncu]
+# (variants and trace need build-variants/{1b,8b}, from bench/persistent_variants.py, carried
+# too; they run bench-artifacts/SHAPE-on.kiln, compiled with --persistent-decode=on, where it
+# exists)
 set -uo pipefail
 # Logs go to a folder of their own, packed into $OUT/persistent-run.tgz at the end.
 out=$(mktemp -d /tmp/kiln-persistent.XXXX)
@@ -17,6 +19,10 @@ export PYTHONUNBUFFERED=1 KILN_CACHE_DIR=/tmp/kiln-cache
 bench=build-bench/bin/kiln-bench
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader
 steps=${*:-smoke check bench}
+# The artifact of a shape that has the persistent program.
+persistent_artifact() {
+  if [ -f "bench-artifacts/$1-on.kiln" ]; then echo "bench-artifacts/$1-on.kiln"; else echo "bench-artifacts/$1.kiln"; fi
+}
 status=0
 for step in $steps; do
   case $step in
@@ -48,12 +54,19 @@ for step in $steps; do
     done ;;
   variants)  # ablations (bench/persistent_variants.py) at context 128, and the kernel as it is
     for shape in 1b 8b; do
-      for variant in as-is nobarrier noattention nocompute streamonly; do
+      for variant in ${KILN_VARIANTS:-as-is nobarrier noattention nocompute streamonly}; do
         env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/$variant" timeout 300 "$bench" \
-          "bench-artifacts/$shape.kiln" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
+          "$(persistent_artifact $shape)" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
           --decode-steps 32 --repeats 1 > "$out/variant-$shape-$variant.txt" 2>&1 || status=1
         echo "== $shape $variant: $(grep -E '^(128|4096) ' "$out/variant-$shape-$variant.txt" | tr -s ' ' | tr '\n' ';')"
       done
+    done ;;
+  trace)  # the timeline of one persistent decode step at position 160 (bench/persistent_trace.py)
+    for shape in 1b 8b; do
+      env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/${KILN_TRACE_VARIANT:-trace}" timeout 300 "$bench" \
+        "$(persistent_artifact $shape)" --prefill-len 128 --contexts 128,130 --decode-steps 40 \
+        --repeats 1 > "$out/trace-$shape.txt" 2>&1 || status=1
+      echo "== $shape trace"; python3 bench/persistent_trace.py "$out/trace-$shape.txt" || status=1
     done ;;
   ncu)  # the persistent kernel's memory and issue counters, one 8B decode step
     timeout 300 ncu --clock-control none -k regex:decode_step_persistent -s 2 -c 1 \

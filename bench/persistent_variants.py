@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Ablations of the persistent decode kernel, for timing where its step goes.
+"""Variants of the persistent decode kernel, for timing where its step goes.
 
-Writes one folder per variant holding the kernel's source with one part
-disabled, for the runtime's KILN_SUBSTITUTE_KERNELS (the results are wrong;
-only the time means something):
+Writes one folder per variant holding the kernel's source with one change,
+for the runtime's KILN_SUBSTITUTE_KERNELS, each compiled with NVRTC first.
+Ablations (their results are wrong; only the time means something):
 
   nobarrier    blocks do not wait for each other at the grid barriers
   noattention  attention tasks are skipped
@@ -11,10 +11,24 @@ only the time means something):
                the products
   streamonly   all three: what is left is the weight stream and the norms
 
+Alternatives (results unchanged):
+
+  inflightN    the copy warp keeps at most N chunks arriving at once, not
+               the kernel's 2 (N = 8: no limit, as before the limit)
+  trace        the kernel as it is, with a timeline: for one decode step (at
+               position 160, its first three runs) thread 0 of every block
+               records when each phase of each layer ends, with the ring's
+               chunk counts; every 33rd block prints all layers, every block
+               the middle one (bench/persistent_trace.py reads it)
+  trace-attention  trace, and the attention task of block 0 split into
+               intervals (step state to loads issued, q, tiles, two merge
+               barriers, output), summed over the traced runs ("ATT" line)
+
   bench/persistent_variants.py --kiln-compile build/bin/kiln-compile \
       --config examples/llama-3.2-1b/config.json --out build-variants/1b -- --dtype bf16 ...
 """
 import argparse
+import ctypes
 import os
 import subprocess
 import sys
@@ -27,11 +41,144 @@ EDITS = {
 EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompute"]
 
 
+def in_flight(chunks):
+    return [("constexpr int kChunksInFlight = 2;\n", f"constexpr int kChunksInFlight = {chunks};\n")]
+
+
+for chunks in (1, 3, 4, 8):
+    EDITS[f"inflight{chunks}"] = in_flight(chunks)
+
+# The timeline: the copy lane publishes how many chunks it has issued; thread 0
+# of the compute warps records (global time; SM clock, chunks consumed, chunks
+# issued; SM clock cycles spent waiting for chunks to arrive) at the end of
+# each phase. Event e of layer l is record l * 13 + e.
+TRACE_DEVICE = """
+__device__ unsigned long long trace_records[1024][kLayers * 13 + 1][3];
+__device__ int trace_runs;
+__device__ __forceinline__ unsigned long long global_time() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+"""
+TRACE_SETUP = """
+  const bool tracing = step.positions[0] == 160 && num_tokens == 1 &&
+                       *(volatile int *)&trace_runs < 3 && threadIdx.x == 0;
+  auto trace = [&](int layer, int event) {
+    if (tracing) {
+      unsigned long long *record = trace_records[blockIdx.x][layer * 13 + event];
+      record[0] = global_time();
+      record[1] = (unsigned long long)clock() << 32 | (unsigned)ring.chunk << 16 | (unsigned)copy_issued;
+      record[2] = chunk_wait_cycles;
+    }
+  };
+"""
+# Printed: every event of the traced blocks ("T" lines), and every block's
+# events of the middle layer ("A" lines).
+TRACE_PRINT = """
+  trace(kLayers, 0);
+  if (tracing && (blockIdx.x % 33 == 0 || blockIdx.x == gridDim.x - 1)) {
+    const int run = *(volatile int *)&trace_runs;
+    for (int i = 0; i <= kLayers * 13; ++i)
+      printf("T %d %d %d %d %llu %llu %llu\\n", run, blockIdx.x, i / 13, i % 13,
+             trace_records[blockIdx.x][i][0], trace_records[blockIdx.x][i][1],
+             trace_records[blockIdx.x][i][2]);
+  }
+  if (tracing) {
+    const int run = *(volatile int *)&trace_runs;
+    for (int i = kLayers / 2 * 13; i <= kLayers / 2 * 13 + 13; ++i)
+      printf("A %d %d %d %d %llu %llu %llu\\n", run, blockIdx.x, i / 13, i % 13,
+             trace_records[blockIdx.x][i][0], trace_records[blockIdx.x][i][1],
+             trace_records[blockIdx.x][i][2]);
+  }
+  kiln::group_sync<kComputeThreads>();
+  if (tracing && blockIdx.x == 0) {
+    __threadfence();
+    atomicAdd(&trace_runs, 1);
+  }
+"""
+EDITS["trace"] = [
+    ("/// The ring: chunk c", "__shared__ volatile int copy_issued;\n"
+     "__shared__ unsigned long long chunk_wait_cycles;\n/// The ring: chunk c"),
+    ("// Launched cooperatively", TRACE_DEVICE + "// Launched cooperatively"),
+    ("    groups[threadIdx.x].arrived = 0;\n", "    groups[threadIdx.x].arrived = 0;\n"
+     "  if (threadIdx.x == 0) {\n    copy_issued = 0;\n    chunk_wait_cycles = 0;\n  }\n"),
+    ("&ring.full[slot], policy);\n    }\n", "&ring.full[slot], policy);\n      copy_issued = ring.chunk + 1;\n    }\n"),
+    ("      kiln::mbarrier_wait(&ring.full[slot], (ring.chunk / kStages) & 1);\n",
+     "      const long long wait_start = clock64();\n"
+     "      kiln::mbarrier_wait(&ring.full[slot], (ring.chunk / kStages) & 1);\n"
+     "      if (threadIdx.x == 0)\n        chunk_wait_cycles += clock64() - wait_start;\n"),
+    ("  uint32_t barrier_target = 0;\n", "  uint32_t barrier_target = 0;\n" + TRACE_SETUP),
+    ("    const LayerTensors &L = layers[l];\n", "    const LayerTensors &L = layers[l];\n    trace(l, 0);\n"),
+    ("    consume<QkvMatrix>(", "    trace(l, 1);\n    consume<QkvMatrix>("),
+    ("    grid_barrier();\n\n    // Attention", "    trace(l, 2);\n    grid_barrier();\n    trace(l, 3);\n\n    // Attention"),
+    ("    grid_barrier();\n\n    // o projection", "    trace(l, 4);\n    grid_barrier();\n    trace(l, 5);\n\n    // o projection"),
+    ("    grid_barrier();\n\n    // rms_norm of the residual", "    trace(l, 6);\n    grid_barrier();\n    trace(l, 7);\n\n    // rms_norm of the residual"),
+    ("    consume<GateUpMatrix>(", "    trace(l, 8);\n    consume<GateUpMatrix>("),
+    ("    grid_barrier();\n\n    // down projection", "    trace(l, 9);\n    grid_barrier();\n    trace(l, 10);\n\n    // down projection"),
+    ("    grid_barrier();\n  }\n\n  // The final norm", "    trace(l, 11);\n    grid_barrier();\n    trace(l, 12);\n  }\n\n  // The final norm"),
+    ("    atomicMax(&step.best_logit[threadIdx.x], block_best[threadIdx.x]);\n",
+     "    atomicMax(&step.best_logit[threadIdx.x], block_best[threadIdx.x]);\n" + TRACE_PRINT),
+]
+
+
+def attention_mark(i):
+    return (f"  if (task_tracing) {{\n    const unsigned long long now = task_clock();\n"
+            f"    task_trace[{i}] += now - task_then;\n    task_then = now;\n  }}\n")
+
+
+ATTENTION_TRACE = [
+    ("_parts {\n", "_parts {\n__device__ unsigned long long task_trace[8];\n"
+     "__device__ __forceinline__ unsigned long long task_clock() {\n"
+     "  unsigned long long t;\n  asm volatile(\"mov.u64 %0, %globaltimer;\" : \"=l\"(t));\n  return t;\n}\n"),
+    ("  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n",
+     "  const bool task_tracing = threadIdx.x == 0 && task == 0 && step.positions[0] == 160;\n"
+     "  unsigned long long task_then = task_tracing ? task_clock() : 0;\n"
+     "  if (task_tracing)\n    task_trace[7] += 1;\n"
+     "  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n"),
+    ("    load_values(first_tile);\n  }\n\n", "    load_values(first_tile);\n  }\n" + attention_mark(0) + "\n"),
+    ("\n  float m[kGroupHeads], l[kGroupHeads]", "\n" + attention_mark(1) + "  float m[kGroupHeads], l[kGroupHeads]"),
+    ("  // Sum the lanes that shared value rows", attention_mark(2) + "  // Sum the lanes that shared value rows"),
+    ("  // Each warp's weight in a head's merged state", attention_mark(3) + "  // Each warp's weight in a head's merged state"),
+    ("  // Dim d of head g's accumulator", attention_mark(4) + "  // Dim d of head g's accumulator"),
+    ("    }\n    return;\n  }\n", "    }\n" + attention_mark(5) + "    return;\n  }\n"),
+    ("  kiln::group_sync<kComputeThreads>();\n  if (tracing && blockIdx.x == 0) {",
+     "  if (tracing && blockIdx.x == 0)\n"
+     "    printf(\"ATT %llu %llu %llu %llu %llu %llu %llu\\n\", task_trace[7], task_trace[0], task_trace[1],\n"
+     "           task_trace[2], task_trace[3], task_trace[4], task_trace[5]);\n"
+     "  kiln::group_sync<kComputeThreads>();\n  if (tracing && blockIdx.x == 0) {"),
+]
+EDITS["trace-attention"] = EDITS["trace"] + ATTENTION_TRACE
+
+
+def nvrtc_compile(source, name, cuda_home):
+    """Compiles `source` after the runtime's prelude with NVRTC for sm_90, as
+    the runtime does at load; exits with NVRTC's log on failure."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "..", "runtime", "kernels", "prelude.cuh")) as f:
+        text = (f.read() + "\n" + source).encode()
+    nvrtc = ctypes.CDLL(os.path.join(cuda_home, "lib64", "libnvrtc.so"))
+    program = ctypes.c_void_p()
+    nvrtc.nvrtcCreateProgram(ctypes.byref(program), text, (name + ".cu").encode(), 0, None, None)
+    options = [b"--gpu-architecture=sm_90", b"-std=c++17",
+               b"--include-path=" + os.path.join(cuda_home, "include").encode()]
+    status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+    size = ctypes.c_size_t()
+    nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+    log = ctypes.create_string_buffer(size.value)
+    nvrtc.nvrtcGetProgramLog(program, log)
+    nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
+    if status != 0:
+        sys.exit(f"{name}: NVRTC failed:\n{log.value.decode()}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kiln-compile", required=True)
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--cuda-home", default="/usr/local/cuda",
+                        help="compile each variant with this toolkit's NVRTC first")
     parser.add_argument("compile_args", nargs="*")
     args = parser.parse_args()
     cuda = subprocess.run([args.kiln_compile, args.config, "--emit=cuda"] + args.compile_args,
@@ -44,9 +191,10 @@ def main():
     for variant, edits in EDITS.items():
         text = source
         for old, new in edits:
-            if old not in text:
-                sys.exit(f"{variant}: '{old.strip()}' not found in {name}")
+            if text.count(old) != 1:
+                sys.exit(f"{variant}: '{old.strip()}' is not in {name} exactly once")
             text = text.replace(old, new)
+        nvrtc_compile(text, f"{name} ({variant})", args.cuda_home)
         os.makedirs(os.path.join(args.out, variant), exist_ok=True)
         with open(os.path.join(args.out, variant, name + ".cu"), "w") as f:
             f.write(text)

@@ -35,6 +35,8 @@ constexpr int64_t kSlotBytes = kChunkBytes + kGroupRows * kRowPadBytes;
 /// the compiler adds.
 constexpr int64_t kSharedBytesPerBlock = 227 * 1024 - 512;
 constexpr int64_t kMaxStages = 8, kMinStages = 4;
+/// Chunks a block's copy warp keeps arriving at once (fewer than kMinStages).
+constexpr int64_t kChunksInFlight = 2;
 
 /// Static shared memory of the kernel besides the attention task's: the
 /// ring's barriers, the group sums, the per-layer tensor table, the norm
@@ -162,6 +164,7 @@ using NormT = ${NORM_T};
 using W = kiln::Vec16<T>;
 constexpr int kComputeWarps = ${COMPUTE_WARPS}, kComputeThreads = kComputeWarps * 32;
 constexpr int kTokens = ${TOKENS}, kLayers = ${LAYERS}, kStages = ${STAGES};
+constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT};
 constexpr int kVec = W::size;
 /// A chunk of the ring: kGroupRows weight rows (one 16-row MMA tile) of up to
 /// kSliceMax columns, each row followed by 16 bytes of padding so that
@@ -228,7 +231,10 @@ struct Ring {
 };
 
 /// The copy warp's side (its lane 0): every chunk of `M` for this block,
-/// each once its slot is free, a copy a row.
+/// each once its slot is free and at most kChunksInFlight chunks are still
+/// arriving, a copy a row. Two chunks a block keep HBM busy; more only
+/// lengthen the queues that the step's other memory accesses (the grid
+/// barriers, the norms' reads, attention) wait in (bench/NOTES.md, section 6).
 template <class M>
 __device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_t policy) {
   for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x) {
@@ -237,6 +243,10 @@ __device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_
       const int slot = ring.chunk % kStages, use = ring.chunk / kStages;
       if (use > 0)
         kiln::mbarrier_wait(&ring.empty[slot], (use - 1) & 1);
+      if (ring.chunk >= kChunksInFlight) {
+        const int arriving = ring.chunk - kChunksInFlight;
+        kiln::mbarrier_wait(&ring.full[arriving % kStages], (arriving / kStages) & 1);
+      }
       const unsigned bytes = min(M::kSlice, M::kK - s * M::kSlice) * (unsigned)sizeof(T);
       kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);
       T *chunk = ring.slots + (size_t)slot * kSlotElements;
@@ -598,6 +608,7 @@ ${KV_EPILOGUE}
        {"TOKENS", std::to_string(params.tokens)},
        {"LAYERS", std::to_string(params.layers)},
        {"STAGES", std::to_string(stages)},
+       {"CHUNKS_IN_FLIGHT", std::to_string(kChunksInFlight)},
        {"CHUNK_BYTES", std::to_string(kChunkBytes)},
        {"GROUP_ROWS", std::to_string(kGroupRows)},
        {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},
