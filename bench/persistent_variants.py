@@ -15,6 +15,11 @@ Alternatives (results unchanged):
 
   inflightN    the copy warp keeps at most N chunks arriving at once, not
                the kernel's 2 (N = 8: no limit, as before the limit)
+  splitbarrier attention tasks load their cached rows and step state before
+               they wait for the QKV products; blocks without one do not wait
+               for them (the QKV barrier counts in the high half-word)
+  twoacc       two MMA accumulators a warp (alternate steps), not one chain
+  split-twoacc both
   trace        the kernel as it is, with a timeline: for one decode step (at
                position 160, its first three runs) thread 0 of every block
                records when each phase of each layer ends, with the ring's
@@ -39,6 +44,46 @@ EDITS = {
     "nocompute": [("      product.add(", "      if (false) product.add(")],
 }
 EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompute"]
+
+
+# Attention tasks wait for the QKV products only after loading what does not
+# depend on them (the step state, the cached rows of their first keys), and
+# blocks without a task go straight on to the attention barrier. The QKV
+# barrier's arrivals count in the high half of the barrier word, the other
+# barriers' in the low half (fewer than 65536 arrivals a step: 4 x layers x
+# SMs), so that an early arrival at one never counts for the other; arrivals
+# at the QKV barrier of the next layer come after the attention barrier.
+EDITS["splitbarrier"] = [
+    ("// Launched cooperatively",
+     "__device__ __forceinline__ unsigned acquire_load(const unsigned *p) {\n"
+     "  unsigned v;\n"
+     "  asm volatile(\"ld.acquire.gpu.global.u32 %0, [%1];\" : \"=r\"(v) : \"l\"(p) : \"memory\");\n"
+     "  return v;\n}\n\n// Launched cooperatively"),
+    ("      kiln::grid_wait(step.grid_barrier, barrier_target);\n",
+     "      while ((acquire_load(step.grid_barrier) & 0xFFFFu) < barrier_target) {\n      }\n"),
+    ("  uint32_t barrier_target = 0;\n",
+     "  uint32_t barrier_target = 0, qkv_target = 0;\n"
+     "  auto wait_for_qkv = [&] {\n"
+     "    if (threadIdx.x == 0)\n"
+     "      while ((acquire_load(step.grid_barrier) >> 16) < qkv_target) {\n      }\n"
+     "    kiln::group_sync<kComputeThreads>();\n  };\n"),
+    ("    grid_barrier();\n\n    // Attention over the cache",
+     "    kiln::group_sync<kComputeThreads>();\n    qkv_target += gridDim.x;\n"
+     "    if (threadIdx.x == 0) {\n      __threadfence();\n      atomicAdd(step.grid_barrier, 1u << 16);\n    }\n\n"
+     "    // Attention over the cache"),
+    ("                                  step, [] {});", "                                  step, wait_for_qkv);"),
+]
+# Two accumulators a warp, alternate 16-column steps, so that consecutive
+# MMAs do not wait for each other.
+EDITS["twoacc"] = [
+    ("  float acc[kTensorCores ? 1 : kGroupRows]", "  float acc[kTensorCores ? 2 : kGroupRows]"),
+    ("      for (int step = warp; step < columns / 16; step += kComputeWarps) {",
+     "      for (int i = 0, step = warp; step < columns / 16; ++i, step += kComputeWarps) {"),
+    ("        kiln::mma_16x8x16<T>(acc[0], a, b0, b1);", "        kiln::mma_16x8x16<T>(acc[i & 1], a, b0, b1);"),
+    ("          partial[row + 8 * (c >> 1)][token] = acc[0][c];",
+     "          partial[row + 8 * (c >> 1)][token] = acc[0][c] + acc[1][c];"),
+]
+EDITS["split-twoacc"] = EDITS["splitbarrier"] + EDITS["twoacc"]
 
 
 def in_flight(chunks):
