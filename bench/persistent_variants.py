@@ -186,7 +186,8 @@ ATTENTION_TRACE = [
     ("  // Sum the lanes that shared value rows", attention_mark(2) + "  // Sum the lanes that shared value rows"),
     ("  // Each warp's weight in a head's merged state", attention_mark(3) + "  // Each warp's weight in a head's merged state"),
     ("  // Dim d of head g's accumulator", attention_mark(4) + "  // Dim d of head g's accumulator"),
-    ("    }\n    return;\n  }\n", "    }\n" + attention_mark(5) + "    return;\n  }\n"),
+    ("merged_acc(g, d) / head_sum[g] : 0.f);\n    }\n",
+     "merged_acc(g, d) / head_sum[g] : 0.f);\n    }\n" + attention_mark(5)),
     ("  kiln::group_sync<kComputeThreads>();\n  if (tracing && blockIdx.x == 0) {",
      "  if (tracing && blockIdx.x == 0)\n"
      "    printf(\"ATT %llu %llu %llu %llu %llu %llu %llu\\n\", task_trace[7], task_trace[0], task_trace[1],\n"

@@ -15,6 +15,8 @@ config.test_exec_root = os.path.join(config.kiln_obj_root, "test")
 
 config.substitutions.append(("%fixtures", os.path.join(config.kiln_source_dir, "test", "fixtures")))
 config.substitutions.append(("%kiln_src", config.kiln_source_dir))
+config.substitutions.append(("%kiln_tools", config.kiln_tools_dir))
+config.substitutions.append(("%cuda_home", config.cuda_home))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
