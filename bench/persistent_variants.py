@@ -97,14 +97,15 @@ for chunks in (1, 3, 4, 8):
 # of the compute warps records (global time; SM clock, chunks consumed, chunks
 # issued; SM clock cycles spent waiting for chunks to arrive) at the end of
 # each phase. Event e of layer l is record l * 13 + e.
-TRACE_DEVICE = """
-__device__ unsigned long long trace_records[1024][kLayers * 13 + 1][3];
-__device__ int trace_runs;
-__device__ __forceinline__ unsigned long long global_time() {
+TRACE_CLOCK = """__device__ __forceinline__ unsigned long long global_time() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
   return t;
 }
+"""
+TRACE_DEVICE = """
+__device__ unsigned long long trace_records[1024][kLayers * 13 + 1][3];
+__device__ int trace_runs;
 """
 TRACE_SETUP = """
   const bool tracing = step.positions[0] == 160 && num_tokens == 1 &&
@@ -122,20 +123,17 @@ TRACE_SETUP = """
 # events of the middle layer ("A" lines).
 TRACE_PRINT = """
   trace(kLayers, 0);
-  if (tracing && (blockIdx.x % 33 == 0 || blockIdx.x == gridDim.x - 1)) {
+  auto print_records = [&](char kind, int first, int last) {
     const int run = *(volatile int *)&trace_runs;
-    for (int i = 0; i <= kLayers * 13; ++i)
-      printf("T %d %d %d %d %llu %llu %llu\\n", run, blockIdx.x, i / 13, i % 13,
+    for (int i = first; i <= last; ++i)
+      printf("%c %d %d %d %d %llu %llu %llu\\n", kind, run, blockIdx.x, i / 13, i % 13,
              trace_records[blockIdx.x][i][0], trace_records[blockIdx.x][i][1],
              trace_records[blockIdx.x][i][2]);
-  }
-  if (tracing) {
-    const int run = *(volatile int *)&trace_runs;
-    for (int i = kLayers / 2 * 13; i <= kLayers / 2 * 13 + 13; ++i)
-      printf("A %d %d %d %d %llu %llu %llu\\n", run, blockIdx.x, i / 13, i % 13,
-             trace_records[blockIdx.x][i][0], trace_records[blockIdx.x][i][1],
-             trace_records[blockIdx.x][i][2]);
-  }
+  };
+  if (tracing && (blockIdx.x % 33 == 0 || blockIdx.x == gridDim.x - 1))
+    print_records('T', 0, kLayers * 13);
+  if (tracing)
+    print_records('A', kLayers / 2 * 13, kLayers / 2 * 13 + 13);
   kiln::group_sync<kComputeThreads>();
   if (tracing && blockIdx.x == 0) {
     __threadfence();
@@ -143,6 +141,7 @@ TRACE_PRINT = """
   }
 """
 EDITS["trace"] = [
+    ("_parts {\n", "_parts {\n" + TRACE_CLOCK),
     ("/// The ring: chunk c", "__shared__ volatile int copy_issued;\n"
      "__shared__ unsigned long long chunk_wait_cycles;\n/// The ring: chunk c"),
     ("// Launched cooperatively", TRACE_DEVICE + "// Launched cooperatively"),
@@ -168,17 +167,15 @@ EDITS["trace"] = [
 
 
 def attention_mark(i):
-    return (f"  if (task_tracing) {{\n    const unsigned long long now = task_clock();\n"
+    return (f"  if (task_tracing) {{\n    const unsigned long long now = global_time();\n"
             f"    task_trace[{i}] += now - task_then;\n    task_then = now;\n  }}\n")
 
 
 ATTENTION_TRACE = [
-    ("_parts {\n", "_parts {\n__device__ unsigned long long task_trace[8];\n"
-     "__device__ __forceinline__ unsigned long long task_clock() {\n"
-     "  unsigned long long t;\n  asm volatile(\"mov.u64 %0, %globaltimer;\" : \"=l\"(t));\n  return t;\n}\n"),
+    ("_parts {\n", "_parts {\n__device__ unsigned long long task_trace[8];\n"),
     ("  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n",
      "  const bool task_tracing = threadIdx.x == 0 && task == 0 && step.positions[0] == 160;\n"
-     "  unsigned long long task_then = task_tracing ? task_clock() : 0;\n"
+     "  unsigned long long task_then = task_tracing ? global_time() : 0;\n"
      "  if (task_tracing)\n    task_trace[7] += 1;\n"
      "  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n"),
     ("    load_values(first_tile);\n  }\n\n", "    load_values(first_tile);\n  }\n" + attention_mark(0) + "\n"),
