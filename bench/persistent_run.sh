@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
 # One device call: the persistent decode program (codegen/PersistentDecodeKernel.cpp)
 # checked against transformers and timed side by side with kernel-by-kernel decode.
-# Here, first:
-#   cmake -S . -B build-bench -G Ninja -DKILN_RUNTIME_ONLY=ON -DKILN_BUILD_TESTS=OFF
-#   ninja -C build-bench kiln-bench kiln-run
-#   for s in 8b:llama-3-8b 1b:llama-3.2-1b; do build/bin/kiln-compile examples/${s#*:}/config.json \
-#     --dtype bf16 --max-batch 1 --max-seq-len 4224 --max-tokens 2048 -o bench-artifacts/${s%%:*}.kiln; done
-#   test/gpu/prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu
-# Then on the GPU machine, carrying build-bench/bin, bench-artifacts and build-gpu:
-#   bench/persistent_run.sh [smoke] [check] [bench] [variants] [trace] [ncu]
-# (variants and trace need build-variants/{1b,8b}, from bench/persistent_variants.py, carried
-# too; they run bench-artifacts/SHAPE-on.kiln, compiled with --persistent-decode=on, where it
-# exists)
+# Here, first: bench/persistent_prepare.sh (the tools, artifacts and variants it needs).
+# Then on the GPU machine, carrying build-bench/bin, bench-artifacts, build-gpu, build-gpu-flags
+# and build-variants:
+#   bench/persistent_run.sh [smoke] [check] [bench] [sync] [variants] [trace] [ncu]
+# (variants and trace run bench-artifacts/SHAPE-on.kiln, compiled with --persistent-decode=on,
+# where it exists; sync times each such artifact against SHAPE[-on]-flags.kiln, compiled with
+# --persistent-sync=flags too; check takes its artifacts from $KILN_CHECK_ARTIFACTS, by default
+# build-gpu/models)
 set -uo pipefail
 # Logs go to a folder of their own, packed into $OUT/persistent-run.tgz at the end.
 out=$(mktemp -d /tmp/kiln-persistent.XXXX)
@@ -23,21 +20,28 @@ steps=${*:-smoke check bench}
 persistent_artifact() {
   if [ -f "bench-artifacts/$1-on.kiln" ]; then echo "bench-artifacts/$1-on.kiln"; else echo "bench-artifacts/$1.kiln"; fi
 }
+# Variants and traces of the flags kernels: KILN_VARIANT_SUFFIX=-flags runs
+# build-variants/SHAPE-flags/* on bench-artifacts/SHAPE[-on]-flags.kiln.
+suffix=${KILN_VARIANT_SUFFIX:-}
+variant_artifact() {
+  local artifact; artifact=$(persistent_artifact "$1"); echo "${artifact%.kiln}$suffix.kiln"
+}
 status=0
 for step in $steps; do
   case $step in
-  smoke)  # a few persistent decode steps of each shape, with a time limit (a hang shows here)
-    for shape in 1b 8b; do
-      timeout 240 "$bench" "bench-artifacts/$shape.kiln" --prefill-len 128 --contexts 128 \
-        --decode-steps 8 --repeats 1 2>&1 | tee "$out/smoke-$shape.txt" || status=1
+  smoke)  # a few persistent decode steps of each artifact, with a time limit (a hang shows here)
+    for artifact in bench-artifacts/*.kiln; do
+      timeout 240 "$bench" "$artifact" --prefill-len 128 --contexts 128 --decode-steps 8 --repeats 1 \
+        2>&1 | tee "$out/smoke-$(basename "$artifact" .kiln).txt" || status=1
     done ;;
   check)  # kiln vs transformers: the llama family runs persistent decode, the rest kernel by kernel
+    artifacts=${KILN_CHECK_ARTIFACTS:-build-gpu/models}
     timeout 900 python3 test/gpu/run_gpu_tests.py --kiln-run build-bench/bin/kiln-run \
-      --artifacts build-gpu/models --work /tmp/kiln-models \
+      --artifacts "$artifacts" --work /tmp/kiln-models \
       --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check.log" \
       || status=1
     # Which program ran: kiln-run reports the persistent decode steps.
-    build-bench/bin/kiln-run build-gpu/models/llama/bf16.kiln --weights /tmp/kiln-models/llama/bf16 \
+    build-bench/bin/kiln-run "$artifacts/llama/bf16.kiln" --weights /tmp/kiln-models/llama/bf16 \
       --prompt-ids "1 15043 29892 590" --max-new-tokens 8 2>&1 | grep -E "decode" ;;
   bench)  # persistent against kernel by kernel, interleaved, two rounds
     for round in ${KILN_BENCH_ROUNDS:-1 2}; do
@@ -52,19 +56,31 @@ for step in $steps; do
         done
       done
     done ;;
+  sync)  # --persistent-sync: grid barriers against flags, interleaved, two rounds
+    for round in ${KILN_BENCH_ROUNDS:-1 2}; do
+      for shape in 1b 8b; do
+        barriers=$(persistent_artifact $shape)
+        for artifact in "$barriers" "${barriers%.kiln}-flags.kiln"; do
+          name=$(basename "$artifact" .kiln)
+          timeout 240 "$bench" "$artifact" --prefill-len 128 --contexts 128,4096 --decode-steps 64 \
+            --repeats 1 --json "$out/sync-$name-$round.json" > "$out/sync-$name-$round.txt" 2>&1 || status=1
+          echo "== $name round $round: $(grep -E '^(128|4096) |error' "$out/sync-$name-$round.txt" | tr -s ' ' | tr '\n' ';')"
+        done
+      done
+    done ;;
   variants)  # ablations (bench/persistent_variants.py) at context 128, and the kernel as it is
     for shape in 1b 8b; do
       for variant in ${KILN_VARIANTS:-as-is nobarrier noattention nocompute streamonly}; do
-        env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/$variant" timeout 300 "$bench" \
-          "$(persistent_artifact $shape)" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
+        env KILN_SUBSTITUTE_KERNELS="build-variants/$shape$suffix/$variant" timeout 300 "$bench" \
+          "$(variant_artifact $shape)" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
           --decode-steps 32 --repeats 1 > "$out/variant-$shape-$variant.txt" 2>&1 || status=1
         echo "== $shape $variant: $(grep -E '^(128|4096) ' "$out/variant-$shape-$variant.txt" | tr -s ' ' | tr '\n' ';')"
       done
     done ;;
   trace)  # the timeline of one persistent decode step at position 160 (bench/persistent_trace.py)
     for shape in 1b 8b; do
-      env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/${KILN_TRACE_VARIANT:-trace}" timeout 300 "$bench" \
-        "$(persistent_artifact $shape)" --prefill-len 128 --contexts 128,130 --decode-steps 40 \
+      env KILN_SUBSTITUTE_KERNELS="build-variants/$shape$suffix/${KILN_TRACE_VARIANT:-trace}" timeout 300 "$bench" \
+        "$(variant_artifact $shape)" --prefill-len 128 --contexts 128,130 --decode-steps 40 \
         --repeats 1 > "$out/trace-$shape.txt" 2>&1 || status=1
       echo "== $shape trace"; python3 bench/persistent_trace.py "$out/trace-$shape.txt" || status=1
     done ;;

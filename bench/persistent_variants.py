@@ -10,16 +10,14 @@ Ablations (their results are wrong; only the time means something):
   nocompute    the compute warps wait for and release every chunk, without
                the products
   streamonly   all three: what is left is the weight stream and the norms
+               (of a kernel built with --persistent-sync=flags, which has no
+               grid barriers: noattention and nocompute)
 
 Alternatives (results unchanged):
 
   inflightN    the copy warp keeps at most N chunks arriving at once, not
                the kernel's 2 (N = 8: no limit, as before the limit)
-  splitbarrier attention tasks load their cached rows and step state before
-               they wait for the QKV products; blocks without one do not wait
-               for them (the QKV barrier counts in the high half-word)
   twoacc       two MMA accumulators a warp (alternate steps), not one chain
-  split-twoacc both
   trace        the kernel as it is, with a timeline: for one decode step (at
                position 160, its first three runs) thread 0 of every block
                records when each phase of each layer ends, with the ring's
@@ -40,39 +38,12 @@ import sys
 
 EDITS = {
     "nobarrier": [("      kiln::grid_wait(step.grid_barrier, barrier_target);\n", "")],
-    "noattention": [("for (int task = blockIdx.x; task <", "for (int task = blockIdx.x; false && task <")],
+    # The tasks still report themselves done (--persistent-sync=flags waits for that).
+    "noattention": [("task += gridDim.x) {\n      ", "task += gridDim.x) {\n      if (false) ")],
     "nocompute": [("      product.add(", "      if (false) product.add(")],
 }
 EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompute"]
 
-
-# Attention tasks wait for the QKV products only after loading what does not
-# depend on them (the step state, the cached rows of their first keys), and
-# blocks without a task go straight on to the attention barrier. The QKV
-# barrier's arrivals count in the high half of the barrier word, the other
-# barriers' in the low half (fewer than 65536 arrivals a step: 4 x layers x
-# SMs), so that an early arrival at one never counts for the other; arrivals
-# at the QKV barrier of the next layer come after the attention barrier.
-EDITS["splitbarrier"] = [
-    ("// Launched cooperatively",
-     "__device__ __forceinline__ unsigned acquire_load(const unsigned *p) {\n"
-     "  unsigned v;\n"
-     "  asm volatile(\"ld.acquire.gpu.global.u32 %0, [%1];\" : \"=r\"(v) : \"l\"(p) : \"memory\");\n"
-     "  return v;\n}\n\n// Launched cooperatively"),
-    ("      kiln::grid_wait(step.grid_barrier, barrier_target);\n",
-     "      while ((acquire_load(step.grid_barrier) & 0xFFFFu) < barrier_target) {\n      }\n"),
-    ("  uint32_t barrier_target = 0;\n",
-     "  uint32_t barrier_target = 0, qkv_target = 0;\n"
-     "  auto wait_for_qkv = [&] {\n"
-     "    if (threadIdx.x == 0)\n"
-     "      while ((acquire_load(step.grid_barrier) >> 16) < qkv_target) {\n      }\n"
-     "    kiln::group_sync<kComputeThreads>();\n  };\n"),
-    ("    grid_barrier();\n\n    // Attention over the cache",
-     "    kiln::group_sync<kComputeThreads>();\n    qkv_target += gridDim.x;\n"
-     "    if (threadIdx.x == 0) {\n      __threadfence();\n      atomicAdd(step.grid_barrier, 1u << 16);\n    }\n\n"
-     "    // Attention over the cache"),
-    ("                                  step, [] {});", "                                  step, wait_for_qkv);"),
-]
 # Two accumulators a warp, alternate 16-column steps, so that consecutive
 # MMAs do not wait for each other.
 EDITS["twoacc"] = [
@@ -83,7 +54,6 @@ EDITS["twoacc"] = [
     ("          partial[row + 8 * (c >> 1)][token] = acc[0][c];",
      "          partial[row + 8 * (c >> 1)][token] = acc[0][c] + acc[1][c];"),
 ]
-EDITS["split-twoacc"] = EDITS["splitbarrier"] + EDITS["twoacc"]
 
 
 def in_flight(chunks):
@@ -152,15 +122,16 @@ EDITS["trace"] = [
      "      const long long wait_start = clock64();\n"
      "      kiln::mbarrier_wait(&ring.full[slot], (ring.chunk / kStages) & 1);\n"
      "      if (threadIdx.x == 0)\n        chunk_wait_cycles += clock64() - wait_start;\n"),
-    ("  uint32_t barrier_target = 0;\n", "  uint32_t barrier_target = 0;\n" + TRACE_SETUP),
+    ("  auto embedding_in = [&]", TRACE_SETUP + "  auto embedding_in = [&]"),
     ("    const LayerTensors &L = layers[l];\n", "    const LayerTensors &L = layers[l];\n    trace(l, 0);\n"),
     ("    consume<QkvMatrix>(", "    trace(l, 1);\n    consume<QkvMatrix>("),
-    ("    grid_barrier();\n\n    // Attention", "    trace(l, 2);\n    grid_barrier();\n    trace(l, 3);\n\n    // Attention"),
-    ("    grid_barrier();\n\n    // o projection", "    trace(l, 4);\n    grid_barrier();\n    trace(l, 5);\n\n    // o projection"),
-    ("    grid_barrier();\n\n    // rms_norm of the residual", "    trace(l, 6);\n    grid_barrier();\n    trace(l, 7);\n\n    // rms_norm of the residual"),
+    ("    phase_end();\n\n    // Attention", "    trace(l, 2);\n    phase_end();\n    trace(l, 3);\n\n    // Attention"),
+    ("    wait_for_attention(l, has_groups<OMatrix>(o_base));\n\n",
+     "    trace(l, 4);\n    wait_for_attention(l, has_groups<OMatrix>(o_base));\n    trace(l, 5);\n\n"),
+    ("    phase_end();\n\n    // rms_norm of the residual", "    trace(l, 6);\n    phase_end();\n    trace(l, 7);\n\n    // rms_norm of the residual"),
     ("    consume<GateUpMatrix>(", "    trace(l, 8);\n    consume<GateUpMatrix>("),
-    ("    grid_barrier();\n\n    // down projection", "    trace(l, 9);\n    grid_barrier();\n    trace(l, 10);\n\n    // down projection"),
-    ("    grid_barrier();\n  }\n\n  // The final norm", "    trace(l, 11);\n    grid_barrier();\n    trace(l, 12);\n  }\n\n  // The final norm"),
+    ("    phase_end();\n\n    // down projection", "    trace(l, 9);\n    phase_end();\n    trace(l, 10);\n\n    // down projection"),
+    ("    phase_end();\n  }\n\n  // The final norm", "    trace(l, 11);\n    phase_end();\n    trace(l, 12);\n  }\n\n  // The final norm"),
     ("    atomicMax(&step.best_logit[threadIdx.x], block_best[threadIdx.x]);\n",
      "    atomicMax(&step.best_logit[threadIdx.x], block_best[threadIdx.x]);\n" + TRACE_PRINT),
 ]
@@ -231,7 +202,12 @@ def main():
     source = cuda[start:]
     if "\n// " in source[source.index("namespace"):].split("} // namespace")[-1]:
         sys.exit("the persistent kernel is not the artifact's last kernel")
-    for variant, edits in EDITS.items():
+    flags = "const uint32_t epoch = *step.epoch;" in source
+    if flags:
+        EDITS["streamonly"] = EDITS["noattention"] + EDITS["nocompute"]
+    variants = [v for v in EDITS if not (flags and v == "nobarrier")]
+    for variant in variants:
+        edits = EDITS[variant]
         text = source
         for old, new in edits:
             if text.count(old) != 1:
@@ -241,7 +217,7 @@ def main():
         os.makedirs(os.path.join(args.out, variant), exist_ok=True)
         with open(os.path.join(args.out, variant, name + ".cu"), "w") as f:
             f.write(text)
-    print(f"{name}: {', '.join(EDITS)} in {args.out}")
+    print(f"{name}{' (flags)' if flags else ''}: {', '.join(variants)} in {args.out}")
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ uint64_t pack(ArrayRef<std::pair<uint64_t, Liveness>> items, SmallVectorImpl<uin
 
 /// Assigns every step buffer its arena offset. Per-token buffers are packed
 /// in bytes per token (valid for any token count) and placed at offset ×
-/// max_tokens; fixed-size ones follow, after the logits that both steps share.
+/// max_tokens; fixed-size ones follow, after the logits that both steps share;
+/// exclusive ones come last, each in memory of its own.
 void planBuffers(Plan &plan, ArrayRef<const BufferLiveness *> steps) {
   uint64_t maxTokens = static_cast<uint64_t>(plan.model.maxTokens);
   uint64_t perTokenRegion = 0, fixedRegion = 0;
@@ -142,12 +143,15 @@ void planBuffers(Plan &plan, ArrayRef<const BufferLiveness *> steps) {
     uint64_t offset;
   };
   std::vector<Placement> placements;
+  SmallVector<unsigned> exclusive;
   for (const BufferLiveness *step : steps) {
     SmallVector<std::pair<uint64_t, Liveness>> perToken, fixed;
     SmallVector<unsigned> perTokenIds, fixedIds;
     for (auto [index, live] : *step) {
       const Buffer &buffer = plan.buffers[index];
-      if (buffer.fixedBytes) {
+      if (buffer.exclusive) {
+        exclusive.push_back(index);
+      } else if (buffer.fixedBytes) {
         fixed.push_back({llvm::alignTo(buffer.fixedBytes, kFixedAlignment), live});
         fixedIds.push_back(index);
       } else {
@@ -171,8 +175,15 @@ void planBuffers(Plan &plan, ArrayRef<const BufferLiveness *> steps) {
   for (const Placement &placement : placements)
     plan.buffers[placement.buffer].offset =
         placement.perToken ? placement.offset * maxTokens : stepFixedBase + placement.offset;
+  uint64_t end = stepFixedBase + fixedRegion;
+  for (unsigned index : exclusive) {
+    Buffer &buffer = plan.buffers[index];
+    assert(buffer.fixedBytes && "exclusive buffers are fixed-size");
+    buffer.offset = end;
+    end += llvm::alignTo(buffer.fixedBytes, kFixedAlignment);
+  }
   plan.arenaBytesPerToken = perTokenRegion;
-  plan.arenaFixedBytes = stepFixedBase + fixedRegion - perTokenRegion * maxTokens;
+  plan.arenaFixedBytes = end - perTokenRegion * maxTokens;
 }
 
 } // namespace

@@ -266,7 +266,12 @@ struct PersistentDecodeParams {
   AttentionParams attention;
   /// The most tokens (sequences) a step of this kernel takes.
   int64_t tokens = 1;
+  /// Blocks hand values to each other as tagged words and flags in an
+  /// exchange buffer (--persistent-sync=flags), not after grid barriers.
+  bool flags = false;
 };
+/// Bytes of the exchange buffer that the kernel takes with `flags`.
+int64_t persistentExchangeBytes(const PersistentDecodeParams &params);
 /// The most tokens, of up to min(4, maxBatch), for which the kernel's
 /// shared memory fits on sm_90 with a deep enough weight ring; 0 if none.
 int64_t persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch);
@@ -275,7 +280,8 @@ int64_t persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch);
 /// per layer attn_norm, qkv, [qkv_bias], o, [o_bias], mlp_norm, gate_up,
 /// [gate_up_bias], down, [down_bias], k_cache, v_cache; then residual,
 /// qkv_out, attn_out, mlp_out, [partial, counters] (several attention
-/// splits), logits, step, num_tokens.
+/// splits), logits, step, num_tokens; with `flags`, qkv_out, attn_out,
+/// [partial], exchange, logits, step, num_tokens.
 KernelSpec persistentDecodeKernel(const PersistentDecodeParams &params);
 
 //===--- Sampling ----------------------------------------------------------===//

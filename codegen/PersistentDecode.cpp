@@ -259,6 +259,7 @@ LogicalResult PersistentDecodeLowering::run() {
                  .str();
     return success();
   }
+  params.flags = context.options.persistentSync == CodegenOptions::PersistentSync::flags;
   params.tokens = persistentDecodeTokens(params, model.maxBatch);
   if (params.tokens == 0) {
     whyNot = "one token's inputs leave too little shared memory for the weight ring";
@@ -308,13 +309,22 @@ LogicalResult PersistentDecodeLowering::run() {
     args.push_back(Arg::buffer(index));
   };
   int64_t element = dtypeBytes(params.dtype), tokens = params.tokens;
-  buffer("residual", params.dtype, tokens * params.hidden * element);
+  bool splits = shape.decodeSplits > 1;
+  if (!params.flags)
+    buffer("residual", params.dtype, tokens * params.hidden * element);
   buffer("qkv", params.dtype, tokens * qkvRows * element);
   buffer("attention", params.dtype, tokens * shape.heads * shape.headDim * element);
-  buffer("mlp", params.dtype, tokens * params.inter * element);
-  if (shape.decodeSplits > 1) {
+  if (!params.flags)
+    buffer("mlp", params.dtype, tokens * params.inter * element);
+  if (splits)
     buffer("partial", DType::f32, tokens * decodePartialFloatsPerToken(shape) * 4);
+  if (splits && !params.flags)
     buffer("counters", DType::i32, tokens * decodeCountersPerToken(shape) * 4);
+  if (params.flags) {
+    // Tagged words and flags name the step that wrote them, so the memory
+    // must be the exchange's alone: no other step may leave values there.
+    buffer("exchange", DType::i32, persistentExchangeBytes(params));
+    context.plan.buffers.back().exclusive = true;
   }
   args.append({Arg::buffer(context.plan.logits), Arg::step(), Arg::numTokens()});
 

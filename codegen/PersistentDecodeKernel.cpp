@@ -78,7 +78,176 @@ int64_t ringStages(const PersistentDecodeParams &params) {
   return stages >= kMinStages ? stages : 0;
 }
 
+/// Where the flags mode's hand-offs live in its exchange buffer, in 8-byte
+/// words: a slot per layer for everything, so that nothing is rewritten
+/// within a step (no block can overwrite what a slower one has yet to read).
+struct ExchangeLayout {
+  int64_t residualWords, mlpWords; // [layers][2][tokens][hidden / per word], [layers][tokens][inter / ...]
+  int64_t qkvFlagsAt, taskFlagsAt, countersAt, words;
+  int64_t qkvGroups, tasks, counters; // per layer
+
+  explicit ExchangeLayout(const PersistentDecodeParams &params) {
+    const AttentionParams &attention = params.attention;
+    int64_t perWord = 4 / dtypeBytes(params.dtype);
+    int64_t qkvRows = (attention.heads + 2 * attention.kvHeads) * attention.headDim;
+    qkvGroups = ceilDiv(qkvRows, kGroupRows);
+    tasks = params.tokens * attentionDecodeTasksPerToken(attention);
+    counters = params.tokens * decodeCountersPerToken(attention);
+    residualWords = params.layers * 2 * params.tokens * params.hidden / perWord;
+    mlpWords = params.layers * params.tokens * params.inter / perWord;
+    // Flags and counters are 4 bytes, two to a word.
+    qkvFlagsAt = residualWords + mlpWords;
+    taskFlagsAt = qkvFlagsAt + ceilDiv(params.layers * qkvGroups, 2);
+    countersAt = taskFlagsAt + ceilDiv(params.layers * tasks, 2);
+    words = countersAt + ceilDiv(params.layers * counters, 2);
+  }
+};
+
+/// The compute warps' hand-offs between blocks. Both modes define the same
+/// names: residual_in(l, s) and mlp_in(l) read the residual stream after
+/// layer l's o (s = 0) or down (s = 1) product and its MLP activations;
+/// residual_out and mlp_store write them; phase_end() ends a product;
+/// qkv_finish(l), wait_for_qkv(l), attention_done(l, task) and
+/// wait_for_attention(l, needed) order attention after the QKV products and
+/// the o product after attention.
+std::string handoffs(const PersistentDecodeParams &params) {
+  if (!params.flags)
+    return R"cuda(
+  // Hand-offs: plain stores, read after a grid-wide barrier on
+  // step.grid_barrier, which every step's upload zeroes.
+  uint32_t barrier_target = 0;
+  auto grid_barrier = [&] {
+    kiln::group_sync<kComputeThreads>();
+    barrier_target += gridDim.x;
+    if (threadIdx.x == 0) {
+      kiln::grid_arrive(step.grid_barrier);
+      kiln::grid_wait(step.grid_barrier, barrier_target);
+    }
+    kiln::group_sync<kComputeThreads>();
+  };
+  auto phase_end = grid_barrier;
+  auto residual_in = [=](int, int) {
+    return [=](int j, int i) { return kiln::load16_cg(residual + (size_t)j * kHidden + i); };
+  };
+  auto residual_out = [=](int, int) { return PlainStore<kHidden>{residual}; };
+  auto mlp_in = [=](int) { return [=](int i) { return kiln::load16_cg(mlp_out + i); }; };
+  auto mlp_store = [=](int) { return PlainStore<kInter>{mlp_out}; };
+  auto qkv_finish = [](int) { return NoFinish{}; };
+  auto wait_for_qkv = [](int) { return [] {}; };
+  auto attention_done = [](int, int) {};
+  auto wait_for_attention = [&](int, bool) { grid_barrier(); };)cuda";
+  ExchangeLayout layout(params);
+  return fillTemplate(R"cuda(
+  // Hand-offs: tagged words and flags of this step's epoch in `exchange`, a
+  // slot per layer, so that nothing is rewritten within a step. A block reads
+  // what it needs as soon as it is written and waits for no other block.
+  const uint32_t epoch = *step.epoch;
+  constexpr int kStreamWords = kTokens * (kHidden / kPerWord), kMlpWords = kTokens * (kInter / kPerWord);
+  constexpr int kLayerTasks = kTokens * kTasksPerToken;
+  static_assert(QkvMatrix::kGroups == ${QKV_GROUPS}, "the exchange buffer's QKV flags");
+  uint64_t *const stream_words = exchange;        // [kLayers][2][kStreamWords]
+  uint64_t *const mlp_words = exchange + ${MLP_AT};    // [kLayers][kMlpWords]
+  uint32_t *const qkv_flags = reinterpret_cast<uint32_t *>(exchange + ${QKV_FLAGS_AT});  // [kLayers][QKV groups]
+  uint32_t *const task_flags = reinterpret_cast<uint32_t *>(exchange + ${TASK_FLAGS_AT}); // [kLayers][kLayerTasks]
+${COUNTERS}  // The kernel's own view of the layout that codegen placed.
+  static_assert(${MLP_AT} == kLayers * 2 * kStreamWords && ${QKV_FLAGS_AT} == ${MLP_AT} + kLayers * kMlpWords &&
+                    ${TASK_FLAGS_AT} == ${QKV_FLAGS_AT} + (kLayers * QkvMatrix::kGroups + 1) / 2,
+                "the exchange buffer's layout");
+  // A product's last warps may still read xs and residual_rows, which the
+  // next phase's inputs overwrite.
+  auto phase_end = [] { kiln::group_sync<kComputeThreads>(); };
+  auto residual_in = [=](int l, int s) {
+    const uint64_t *words = stream_words + (size_t)(l * 2 + s) * kStreamWords;
+    return [=](int j, int i) { return tagged_vector(words + (j * kHidden + i) / kPerWord, epoch); };
+  };
+  auto residual_out = [=](int l, int s) {
+    return TaggedStore<kHidden>{stream_words + (size_t)(l * 2 + s) * kStreamWords, epoch};
+  };
+  auto mlp_in = [=](int l) {
+    const uint64_t *words = mlp_words + (size_t)l * kMlpWords;
+    return [=](int i) { return tagged_vector(words + i / kPerWord, epoch); };
+  };
+  auto mlp_store = [=](int l) { return TaggedStore<kInter>{mlp_words + (size_t)l * kMlpWords, epoch}; };
+  // The last warp of a QKV group sets the group's flag after its epilogue
+  // (q, this step's K/V rows, and the counters its block zeroed before).
+  auto qkv_finish = [=](int l) {
+    return [=](int g) {
+      __syncwarp();
+      if ((threadIdx.x & 31) == 0)
+        kiln::flag_release(qkv_flags + l * QkvMatrix::kGroups + g, epoch);
+    };
+  };
+  // An attention task reads q and this step's K/V rows once every QKV group
+  // of the layer is in; blocks without a task go on to their o groups.
+  auto wait_for_qkv = [=](int l) {
+    return [=] {
+      for (int g = threadIdx.x; g < QkvMatrix::kGroups; g += kComputeThreads)
+        kiln::flag_acquire(qkv_flags + l * QkvMatrix::kGroups + g, epoch);
+      kiln::group_sync<kComputeThreads>();
+    };
+  };
+  auto attention_done = [=](int l, int task) {
+    kiln::group_sync<kComputeThreads>();
+    if (threadIdx.x == 0)
+      kiln::flag_release(task_flags + l * kLayerTasks + task, epoch);
+  };
+  // The o product reads every task's output; blocks without o groups go on.
+  auto wait_for_attention = [=](int l, bool needed) {
+    if (!needed)
+      return;
+    for (int t = threadIdx.x; t < tokens * kTasksPerToken; t += kComputeThreads)
+      kiln::flag_acquire(task_flags + l * kLayerTasks + t, epoch);
+    kiln::group_sync<kComputeThreads>();
+  };)cuda",
+                      {{"QKV_GROUPS", std::to_string(layout.qkvGroups)},
+                       {"MLP_AT", std::to_string(layout.residualWords)},
+                       {"QKV_FLAGS_AT", std::to_string(layout.qkvFlagsAt)},
+                       {"TASK_FLAGS_AT", std::to_string(layout.taskFlagsAt)},
+                       {"COUNTERS",
+                        layout.counters
+                            ? formatv("  int *const layer_counters = reinterpret_cast<int "
+                                      "*>(exchange + {0}); // [kLayers][{1}]\n"
+                                      "  static_assert({0} == {2} + (kLayers * kLayerTasks + 1) / "
+                                      "2, \"the exchange buffer's counters\");\n",
+                                      layout.countersAt, layout.counters, layout.taskFlagsAt)
+                                  .str()
+                            : ""}});
+}
+
+/// The attention splits count themselves in counters that start at zero:
+/// with barriers, block 0 zeroes them before each layer's QKV barrier; with
+/// flags, each layer has its own, which the block of QKV group 0 zeroes before
+/// that group's flag.
+std::string zeroCounters(const PersistentDecodeParams &params) {
+  int64_t perToken = decodeCountersPerToken(params.attention);
+  if (!perToken)
+    return "";
+  if (!params.flags)
+    return formatv(R"cuda(
+    // The attention splits count themselves in `counters`, from zero.
+    if (blockIdx.x == 0)
+      for (int i = threadIdx.x; i < tokens * {0}; i += kComputeThreads)
+        counters[i] = 0;)cuda",
+                   perToken)
+        .str();
+  return formatv(R"cuda(
+    // The attention splits count themselves in the layer's counters, from
+    // zero: zeroed before QKV group 0's flag, which every task waits for.
+    constexpr int kLayerCounters = kTokens * {0};
+    if (QkvMatrix::first_group(base) == 0) {{
+      for (int i = threadIdx.x; i < kLayerCounters; i += kComputeThreads)
+        layer_counters[l * kLayerCounters + i] = 0;
+      kiln::group_sync<kComputeThreads>();
+    })cuda",
+                 perToken)
+      .str();
+}
+
 } // namespace
+
+int64_t codegen::persistentExchangeBytes(const PersistentDecodeParams &params) {
+  return params.flags ? ExchangeLayout(params).words * 8 : 0;
+}
 
 int64_t codegen::persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch) {
   for (int64_t tokens = std::min<int64_t>(4, maxBatch); tokens >= 1; tokens /= 2) {
@@ -141,11 +310,18 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
             .str();
   }
   bool splits = attention.decodeSplits > 1;
-  parameters += formatv("\n    T *__restrict__ residual, T *__restrict__ qkv_out, T *__restrict__ "
-                        "attn_out, T *__restrict__ mlp_out, {0}float *__restrict__ logits, "
-                        "kiln::StepState step, int num_tokens",
-                        splits ? "float *__restrict__ partial, int *__restrict__ counters, " : "")
-                    .str();
+  if (params.flags)
+    parameters += formatv("\n    T *__restrict__ qkv_out, T *__restrict__ attn_out, {0}uint64_t "
+                          "*__restrict__ exchange, float *__restrict__ logits, kiln::StepState "
+                          "step, int num_tokens",
+                          splits ? "float *__restrict__ partial, " : "")
+                      .str();
+  else
+    parameters += formatv("\n    T *__restrict__ residual, T *__restrict__ qkv_out, T *__restrict__ "
+                          "attn_out, T *__restrict__ mlp_out, {0}float *__restrict__ logits, "
+                          "kiln::StepState step, int num_tokens",
+                          splits ? "float *__restrict__ partial, int *__restrict__ counters, " : "")
+                      .str();
 
   std::string invFreq = spec.name + "_inv_freq";
   auto bias = [](bool present, llvm::StringRef expression) {
@@ -165,6 +341,7 @@ using W = kiln::Vec16<T>;
 constexpr int kComputeWarps = ${COMPUTE_WARPS}, kComputeThreads = kComputeWarps * 32;
 constexpr int kTokens = ${TOKENS}, kLayers = ${LAYERS}, kStages = ${STAGES};
 constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT};
+constexpr int kTasksPerToken = ${TASKS_PER_TOKEN}; // attention tasks
 constexpr int kVec = W::size;
 /// A chunk of the ring: kGroupRows weight rows (one 16-row MMA tile) of up to
 /// kSliceMax columns, each row followed by 16 bytes of padding so that
@@ -346,14 +523,57 @@ template <class M> struct ChunkProduct {
   }
 };
 
+/// Where an epilogue's values go when it writes nothing itself: row-major
+/// [tokens][kN] values of T, read by other blocks after a grid barrier.
+template <int kN> struct PlainStore {
+  T *out;
+  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
+    if (active)
+      out[(size_t)j * kN + u] = kiln::from_float<T>(value);
+  }
+};
+/// ... or tagged words of kPerWord values: neighbouring lanes hold
+/// neighbouring units of one token, and the even lane writes both.
+constexpr int kPerWord = 4 / (int)sizeof(T);
+template <int kN> struct TaggedStore {
+  static_assert(kN % 2 == 0, "groups of an even number of units: lane pairs fill whole words");
+  uint64_t *words;
+  uint32_t epoch;
+  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
+    uint32_t bits;
+    if constexpr (kPerWord == 1) {
+      bits = __float_as_uint(value);
+    } else {
+      const T rounded = kiln::from_float<T>(value);
+      bits = *reinterpret_cast<const unsigned short *>(&rounded);
+      bits |= __shfl_down_sync(0xffffffffu, bits, 1) << 16;
+      if (u & 1)
+        return;
+    }
+    if (active)
+      kiln::tagged_store(words + ((size_t)j * kN + u) / kPerWord, bits, epoch);
+  }
+};
+/// ... or nowhere: the epilogue wrote them.
+struct NoStore {
+  __device__ __forceinline__ void operator()(bool, int, int, float) const {}
+};
+/// What the last warp of a group does after its epilogue: nothing, or set
+/// the group's flag.
+struct NoFinish {
+  __device__ __forceinline__ void operator()(int) const {}
+};
+
 /// The compute warps' side: for each of this block's groups of `M`, the
 /// group's rows · the inputs `xs` (kTokens rows of M::kK); the last warp to
-/// finish a group adds the warps' partial sums (in warp order) and runs
+/// finish a group adds the warps' partial sums (in warp order), runs
 /// `epilogue(u, j, sums)` for each unit u and token j, sums[r][j] being row
-/// r's total.
-template <class M, class Epilogue>
+/// r's total, passes what it returns to `store(active, u, j, value)` (all
+/// lanes, in step), and calls `finish(group)`.
+template <class M, class Epilogue, class Store = NoStore, class Finish = NoFinish>
 __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int base,
-                                        GroupSums *groups, int &group_count, Epilogue epilogue) {
+                                        GroupSums *groups, int &group_count, Epilogue epilogue,
+                                        Store store = {}, Finish finish = {}) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x, ++group_count) {
     const int u0 = g * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
@@ -379,40 +599,48 @@ __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int
     if (!__shfl_sync(0xffffffffu, last, 0))
       continue;
     __syncwarp();
-    for (int p = lane; p < units * tokens; p += 32) {
-      const int i = p / tokens, j = p % tokens;
-      float unit_sums[M::kRows][kTokens];
+    // Units fastest, so that lanes 2k and 2k + 1 hold neighbouring units of
+    // one token (a group has an even number of units).
+    for (int p0 = 0; p0 < units * tokens; p0 += 32) {
+      const int p = p0 + lane, i = p % units, j = p / units;
+      const bool active = p < units * tokens;
+      float value = 0.f;
+      if (active) {
+        float unit_sums[M::kRows][kTokens];
 #pragma unroll
-      for (int r = 0; r < M::kRows; ++r) {
-        float total = 0.f;
+        for (int r = 0; r < M::kRows; ++r) {
+          float total = 0.f;
 #pragma unroll
-        for (int w = 0; w < kComputeWarps; ++w)
-          total += sums.partial[w][r * M::kGroupUnits + i][j];
-        unit_sums[r][j] = total;
+          for (int w = 0; w < kComputeWarps; ++w)
+            total += sums.partial[w][r * M::kGroupUnits + i][j];
+          unit_sums[r][j] = total;
+        }
+        value = epilogue(u0 + i, j, unit_sums);
       }
-      epilogue(u0 + i, j, unit_sums);
+      store(active, u0 + i, j, value);
     }
+    finish(g);
     if (lane == 0)
       sums.arrived = 0;
   }
 }
 
-/// xs[j] = rms_norm(row j of the source) * weight, rounded to T, for each
-/// token; rows are read through L2 (other blocks wrote them), and kept in
-/// `rows` as read (the residual stream that the next epilogues add to).
-template <class SourceRow>
-__device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, SourceRow source_row,
+/// xs[j] = rms_norm(row j) * weight, rounded to T, for each token, where
+/// load(j, i) is the vector at column i of row j (rows that other blocks
+/// wrote); the rows are kept in `rows` as read (the residual stream that the
+/// next epilogues add to).
+template <class Load>
+__device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
                                           const NormT *weight, float *scratch) {
   constexpr int kItems = (kHidden / kVec + kComputeThreads - 1) / kComputeThreads;
   for (int j = 0; j < tokens; ++j) {
-    const T *source = source_row(j);
     W v[kItems];
     float total = 0.f;
 #pragma unroll
     for (int item = 0; item < kItems; ++item) {
       const int i = (item * kComputeThreads + threadIdx.x) * kVec;
       if (i < kHidden) {
-        v[item] = ${LOAD_CG}(source + i);
+        v[item] = load(j, i);
         *reinterpret_cast<W *>(rows + j * kHidden + i) = v[item];
         for (int e = 0; e < kVec; ++e)
           total += v[item].get(e) * v[item].get(e);
@@ -432,16 +660,29 @@ __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, SourceRow 
   kiln::group_sync<kComputeThreads>();
 }
 
-/// xs = the tokens' rows of [tokens, kK] `source`, read through L2.
-template <int kK> __device__ __forceinline__ void load_rows(T *xs, int tokens, const T *source) {
+/// xs = the tokens' rows of a [tokens, kK] input, load(i) being the vector
+/// at flat index i.
+template <int kK, class Load> __device__ __forceinline__ void load_rows(T *xs, int tokens, Load load) {
   for (int i = threadIdx.x * kVec; i < tokens * kK; i += kComputeThreads * kVec)
-    *reinterpret_cast<W *>(xs + i) = ${LOAD_CG}(source + i);
+    *reinterpret_cast<W *>(xs + i) = load(i);
   kiln::group_sync<kComputeThreads>();
 }
 
-// Launched cooperatively with one block per SM (grid.x = SMs): the blocks meet
-// at grid-wide barriers on step.grid_barrier, which every step's upload zeroes.
-// Warps 0-7 compute; warp 8 streams weights.
+/// The vector of T at `words` (kVec values in 4 tagged words) once this
+/// step wrote it.
+__device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch) {
+  W v;
+  v.raw = kiln::tagged_load4(words, epoch);
+  return v;
+}
+
+/// Whether this block has groups of `M` (matrix number `base`).
+template <class M> __device__ __forceinline__ bool has_groups(int base) {
+  return M::first_group(base) < M::kGroups;
+}
+
+// Launched cooperatively with one block per SM (grid.x = SMs). Warps 0-7
+// compute; warp 8 streams weights.
 extern "C" __global__ void __launch_bounds__(${THREADS}, 1) ${NAME}(${PARAMS}) {
   extern __shared__ __align__(128) unsigned char dynamic_shared[];
   __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
@@ -493,16 +734,6 @@ ${LAYER_TABLE}  }
   }
 
   // The compute warps.
-  uint32_t barrier_target = 0;
-  auto grid_barrier = [&] {
-    kiln::group_sync<kComputeThreads>();
-    barrier_target += gridDim.x;
-    if (threadIdx.x == 0) {
-      kiln::grid_arrive(step.grid_barrier);
-      kiln::grid_wait(step.grid_barrier, barrier_target);
-    }
-    kiln::group_sync<kComputeThreads>();
-  };
   // For the KV-cache epilogue: each token's position and cache slot.
   int first_positions[kTokens], first_slots[kTokens];
 #pragma unroll
@@ -511,23 +742,25 @@ ${LAYER_TABLE}  }
       first_positions[j] = step.positions[j];
       first_slots[j] = step.slot[step.token_seq[j]];
     }
-  auto embedding_row = [&](int j) {
+  auto embedding_in = [&](int j, int i) {
     const int id = step.token_ids[j];
-    return embedding + (size_t)(id >= 0 && id < kVocab ? id : 0) * kHidden;
+    return kiln::load16_cg(embedding + (size_t)(id >= 0 && id < kVocab ? id : 0) * kHidden + i);
   };
-  auto residual_row = [&](int j) { return residual + (size_t)j * kHidden; };
+${HANDOFFS}
 
   for (int l = 0; l < kLayers; ++l) {
     const LayerTensors &L = layers[l];
-    const int base = l * kLayerGroups;
+    const int base = l * kLayerGroups, o_base = base + QkvMatrix::kGroups;
+    const int gate_up_base = o_base + OMatrix::kGroups;
+    const int down_base = gate_up_base + GateUpMatrix::kGroups;
 
     // rms_norm (layer 0: of the embedding rows, the first residual stream),
     // then the packed QKV product with RoPE, q into qkv_out and k, v into the
     // layer's cache.
     if (l == 0)
-      normalize(xs, residual_rows, tokens, embedding_row, L.attn_norm, scratch);
+      normalize(xs, residual_rows, tokens, embedding_in, L.attn_norm, scratch);
     else
-      normalize(xs, residual_rows, tokens, residual_row, L.attn_norm, scratch);${ZERO_COUNTERS}
+      normalize(xs, residual_rows, tokens, residual_in(l - 1, 1), L.attn_norm, scratch);${ZERO_COUNTERS}
     consume<QkvMatrix>(ring, xs, tokens, base, groups, group_count,
                        [&](int u, int j, const Sums<QkvMatrix> &acc) {
       constexpr int t0 = 0;
@@ -535,52 +768,56 @@ ${LAYER_TABLE}  }
       T *y = qkv_out, *k_cache = L.k_cache, *v_cache = L.v_cache;
       auto row_of = [](int u, int r) { return QkvMatrix::row(u, r); };
 ${KV_EPILOGUE}
-    });
-    grid_barrier();
+      return 0.f;
+    }, NoStore{}, qkv_finish(l));
+    phase_end();
 
-    // Attention over the cache, a task at a time (nothing left to wait for).
-    for (int task = blockIdx.x; task < tokens * ${TASKS_PER_TOKEN}; task += gridDim.x)
+    // Attention over the cache, a task at a time.
+    for (int task = blockIdx.x; task < tokens * kTasksPerToken; task += gridDim.x) {
       ${NAME}_parts::${TASK_NAME}(task, qkv_out, L.k_cache, L.v_cache, ${PARTIAL_ARGS}attn_out,
-                                  step, [] {});
-    grid_barrier();
+                                  step, wait_for_qkv(l));
+      attention_done(l, task);
+    }
+    wait_for_attention(l, has_groups<OMatrix>(o_base));
 
-    // o projection, added to the residual stream (each rounded to T) into
-    // `residual`, which every block reads whole for the next norm.
-    load_rows<kAttention>(xs, tokens, attn_out);
-    consume<OMatrix>(ring, xs, tokens, base + QkvMatrix::kGroups, groups, group_count,
+    // o projection, added to the residual stream (each rounded to T), which
+    // every block reads whole for the next norm.
+    if (has_groups<OMatrix>(o_base))
+      load_rows<kAttention>(xs, tokens, [&](int i) { return kiln::load16_cg(attn_out + i); });
+    consume<OMatrix>(ring, xs, tokens, o_base, groups, group_count,
                      [&](int u, int j, const Sums<OMatrix> &acc) {
       const float out = kiln::to_float(kiln::from_float<T>(acc[0][j] + ${O_BIAS}));
-      residual[(size_t)j * kHidden + u] =
-          kiln::from_float<T>(out + kiln::to_float(residual_rows[j * kHidden + u]));
-    });
-    grid_barrier();
+      return out + kiln::to_float(residual_rows[j * kHidden + u]);
+    }, residual_out(l, 0));
+    phase_end();
 
     // rms_norm of the residual stream, then the gated MLP's gate and up rows.
-    normalize(xs, residual_rows, tokens, residual_row, L.mlp_norm, scratch);
-    consume<GateUpMatrix>(ring, xs, tokens, base + QkvMatrix::kGroups + OMatrix::kGroups, groups,
-                          group_count,
+    normalize(xs, residual_rows, tokens, residual_in(l, 0), L.mlp_norm, scratch);
+    consume<GateUpMatrix>(ring, xs, tokens, gate_up_base, groups, group_count,
                           [&](int u, int j, const Sums<GateUpMatrix> &acc) {
-      mlp_out[(size_t)j * kInter + u] = kiln::from_float<T>(
-          kiln::${ACTIVATION}(acc[0][j] + ${GATE_BIAS}) * (acc[1][j] + ${UP_BIAS}));
-    });
-    grid_barrier();
+      return kiln::${ACTIVATION}(acc[0][j] + ${GATE_BIAS}) * (acc[1][j] + ${UP_BIAS});
+    }, mlp_store(l));
+    phase_end();
 
     // down projection, added to the residual stream.
-    load_rows<kInter>(xs, tokens, mlp_out);
-    consume<DownMatrix>(ring, xs, tokens,
-                        base + QkvMatrix::kGroups + OMatrix::kGroups + GateUpMatrix::kGroups,
-                        groups, group_count, [&](int u, int j, const Sums<DownMatrix> &acc) {
+    if (has_groups<DownMatrix>(down_base))
+      load_rows<kInter>(xs, tokens, mlp_in(l));
+    consume<DownMatrix>(ring, xs, tokens, down_base, groups, group_count,
+                        [&](int u, int j, const Sums<DownMatrix> &acc) {
       const float out = kiln::to_float(kiln::from_float<T>(acc[0][j] + ${DOWN_BIAS}));
-      residual[(size_t)j * kHidden + u] =
-          kiln::from_float<T>(out + kiln::to_float(residual_rows[j * kHidden + u]));
-    });
-    grid_barrier();
+      return out + kiln::to_float(residual_rows[j * kHidden + u]);
+    }, residual_out(l, 1));
+    phase_end();
   }
 
   // The final norm of each sequence's last token, then the LM head: float
   // logits, and each sequence's greedy choice (largest logit, lowest row) by
   // thread, block and one atomic per block into step.best_logit.
-  normalize(xs, residual_rows, tokens, [&](int j) { return residual_row(step.last_token[j]); },
+  // (A row of this step's tokens whatever last_token says: flags would wait
+  // forever for any other.)
+  auto last_stream = residual_in(kLayers - 1, 1);
+  normalize(xs, residual_rows, tokens,
+            [&](int j, int i) { return last_stream(min(max(step.last_token[j], 0), tokens - 1), i); },
             final_norm, scratch);
   unsigned long long best[kTokens] = {};
   consume<LmHeadMatrix>(ring, xs, tokens, kLayers * kLayerGroups, groups, group_count,
@@ -589,6 +826,7 @@ ${KV_EPILOGUE}
     logits[(size_t)j * kVocab + u] = logit;
     if (logit == logit) // NaN is never the greedy choice
       best[j] = max(best[j], kiln::logit_key(logit, u));
+    return 0.f;
   });
   for (int j = 0; j < tokens; ++j)
     if (best[j])
@@ -627,18 +865,14 @@ ${KV_EPILOGUE}
        {"PARAMS", parameters},
        {"LAYER_TABLE", table},
        {"LOAD_CG", "kiln::load16_cg"},
-       {"ZERO_COUNTERS", splits ? formatv(R"cuda(
-    // The attention splits count themselves in `counters`, from zero.
-    if (blockIdx.x == 0)
-      for (int i = threadIdx.x; i < tokens * {0}; i += kComputeThreads)
-        counters[i] = 0;)cuda",
-                                          decodeCountersPerToken(attention))
-                                      .str()
-                                : ""},
+       {"HANDOFFS", handoffs(params)},
+       {"ZERO_COUNTERS", zeroCounters(params)},
        {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq)},
        {"TASKS_PER_TOKEN", std::to_string(attentionDecodeTasksPerToken(attention))},
        {"TASK_NAME", attentionDecodeTaskName(attention)},
-       {"PARTIAL_ARGS", splits ? "partial, counters, " : ""},
+       {"PARTIAL_ARGS", !splits       ? ""
+                        : params.flags ? "partial, layer_counters + l * kLayerCounters, "
+                                       : "partial, counters, "},
        {"O_BIAS", bias(params.oBias, "kiln::to_float(L.o_bias[u])")},
        {"ACTIVATION", params.activation},
        {"GATE_BIAS", bias(params.gateUpBias, "kiln::to_float(L.gate_up_bias[u])")},

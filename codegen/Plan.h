@@ -61,6 +61,9 @@ struct Buffer {
   uint64_t bytesPerToken = 0;
   uint64_t fixedBytes = 0;
   DType dtype = DType::f32;
+  /// Shares its memory with no other buffer, so that what one step leaves in
+  /// it is still there at the next (fixed-size buffers only).
+  bool exclusive = false;
 };
 
 struct Arg {

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 
 using namespace kiln;
 using namespace kiln::runtime;
@@ -82,6 +83,8 @@ struct Session::Impl {
   StepBatch decodeBatch;
   std::vector<std::pair<uint64_t, uint64_t>> uploads;
   CUevent stepStart = nullptr, stepEnd = nullptr;  ///< time each step on the GPU
+  /// The last step's number (kiln::StepState::epoch).
+  uint32_t epoch = 0;
 
   Impl(Model::Impl &model, const SessionOptions &options)
       : model(model), artifact(*model.artifact), options(options) {}
@@ -159,6 +162,7 @@ bool Session::Impl::allocate(std::string &error) {
   stepState.step_counter = at(layout.stepCounter);
   stepState.best_logit = reinterpret_cast<uint64_t *>(base + layout.bestLogit);
   stepState.grid_barrier = reinterpret_cast<uint32_t *>(base + layout.gridBarrier);
+  stepState.epoch = reinterpret_cast<const uint32_t *>(base + layout.epoch);
 
   const int slots = info().max_batch();
   for (int slot = slots - 1; slot >= 0; --slot)
@@ -339,6 +343,10 @@ bool Session::Impl::runStep(const StepBatch &batch, bool isDecode, std::string &
   const int count = batch.numSequences();
   uploads.clear();
   batch.write(layout, hostState.get(), uploads);
+  // The persistent kernel's tagged words and flags name the step that wrote
+  // them; they start as all ones (the arena's fill), which no epoch is.
+  epoch = epoch + 1 == 0xffffffffu ? 1 : epoch + 1;
+  std::memcpy(hostState.get() + layout.epoch, &epoch, sizeof(epoch));
   if (!cuOk(driver().cuEventRecord(stepStart, stream), "cuEventRecord", error))
     return false;
   for (const auto &[begin, end] : uploads)

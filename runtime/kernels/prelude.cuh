@@ -44,6 +44,8 @@ struct StepState {
                                // (kiln::logit_key); 0 before the LM head
   uint32_t *grid_barrier;      // the persistent decode kernel's grid-wide barrier count;
                                // 0 before the step
+  const uint32_t *epoch;       // this step's number, never 0xffffffff: what the persistent
+                               // kernel's flags and tagged words carry for this step
 };
 
 }  // namespace kiln
@@ -307,6 +309,15 @@ __device__ __forceinline__ void bulk_copy_to_shared(void *destination, const voi
 }
 #undef KILN_SM90
 
+/// A wait for another block polls at most this many times (seconds at L2
+/// latency), then traps: a value that never comes fails the step with a
+/// launch error instead of hanging the GPU.
+constexpr unsigned kPollLimit = 1u << 22;
+__device__ __forceinline__ void count_poll(unsigned &polls) {
+  if (++polls == kPollLimit)
+    __trap();
+}
+
 /// A grid-wide barrier over a counter that starts at 0: each block's thread
 /// 0 arrives once per barrier (after its block's writes and a barrier of the
 /// block) and waits until all `target` = barriers passed × blocks arrivals
@@ -316,10 +327,52 @@ __device__ __forceinline__ void grid_arrive(uint32_t *counter) {
   atomicAdd(counter, 1u);
 }
 __device__ __forceinline__ void grid_wait(const uint32_t *counter, uint32_t target) {
-  uint32_t seen;
-  do {
+  for (unsigned polls = 0;; count_poll(polls)) {
+    uint32_t seen;
     asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
-  } while (seen < target);
+    if (seen >= target)
+      return;
+  }
+}
+
+/// Tagged words (as NCCL's LL protocol): 32 bits of payload and the step's
+/// epoch in one 64-bit word, written with one store. A reader that sees the
+/// epoch sees the payload with it, so a value is handed from SM to SM without
+/// a fence, a flag or a second read.
+__device__ __forceinline__ void tagged_store(uint64_t *word, uint32_t payload, uint32_t epoch) {
+  asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(word),
+               "l"((uint64_t)epoch << 32 | payload)
+               : "memory");
+}
+/// The payloads of four tagged words (16 bytes of data), once all of them
+/// carry `epoch`.
+__device__ __forceinline__ uint4 tagged_load4(const uint64_t *words, uint32_t epoch) {
+  for (unsigned polls = 0;; count_poll(polls)) {
+    uint64_t w0, w1, w2, w3;
+    asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%4];\n\t"
+                 "ld.relaxed.gpu.global.v2.u64 {%2, %3}, [%4+16];"
+                 : "=l"(w0), "=l"(w1), "=l"(w2), "=l"(w3)
+                 : "l"(words)
+                 : "memory");
+    if ((uint32_t)(w0 >> 32) == epoch && (uint32_t)(w1 >> 32) == epoch &&
+        (uint32_t)(w2 >> 32) == epoch && (uint32_t)(w3 >> 32) == epoch)
+      return make_uint4((uint32_t)w0, (uint32_t)w1, (uint32_t)w2, (uint32_t)w3);
+  }
+}
+/// A flag set to `epoch` after (release) everything its writer, and what
+/// its writer synchronized with, wrote before.
+__device__ __forceinline__ void flag_release(uint32_t *flag, uint32_t epoch) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(flag), "r"(epoch) : "memory");
+}
+/// Waits until `flag` holds `epoch`; what was written before its release may
+/// be read after.
+__device__ __forceinline__ void flag_acquire(const uint32_t *flag, uint32_t epoch) {
+  for (unsigned polls = 0;; count_poll(polls)) {
+    uint32_t seen;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(flag) : "memory");
+    if (seen == epoch)
+      return;
+  }
 }
 
 /// Floats as unsigned integers in the same order.

@@ -4,7 +4,8 @@
 for every model of models.py, its fp32 and bf16 configs (<name>/<dtype>/config.json)
 and artifacts (<name>/<dtype>.kiln).
 
-Usage: prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu
+Usage: prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu [-- OPTION...]
+(options after -- go to every kiln-compile, e.g. --persistent-sync=flags)
 Then carry build-gpu (and build-rt) to the GPU machine and run
 test/gpu/run_on_device.sh there.
 """
@@ -25,6 +26,7 @@ def main():
     parser.add_argument("--kiln-compile", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--only", help="comma-separated model names")
+    parser.add_argument("compile_args", nargs="*", help="more kiln-compile options")
     args = parser.parse_args()
 
     toy = os.path.join(args.out, "toy")
@@ -50,6 +52,7 @@ def main():
                        "--max-seq-len", str(models.MAX_SEQ_LEN)]
             if max_tokens:
                 command += ["--max-tokens", str(max_tokens)]
+            command += args.compile_args
             result = subprocess.run(command, capture_output=True, text=True)
             status = "ok" if result.returncode == 0 else "FAILED"
             print(f"{name:14} {os.path.basename(output):16} {status}")

@@ -117,6 +117,15 @@ cl::opt<PersistentDecode, false, ListingParser<PersistentDecode>> persistentDeco
                clEnumValN(PersistentDecode::on, "on", "for every Llama-family decoder stack"),
                clEnumValN(PersistentDecode::off, "off", "never; decode runs kernel by kernel")));
 
+using PersistentSync = kiln::CodegenOptions::PersistentSync;
+cl::opt<PersistentSync, false, ListingParser<PersistentSync>> persistentSync(
+    "persistent-sync", cl::init(PersistentSync::barriers), cl::cat(compileCategory),
+    cl::desc("How the persistent decode kernel's blocks hand values to each other"),
+    cl::values(clEnumValN(PersistentSync::barriers, "barriers",
+                          "plain stores read after grid-wide barriers (default)"),
+               clEnumValN(PersistentSync::flags, "flags",
+                          "tagged words and flags that readers poll; no grid barrier")));
+
 StringRef severityName(DiagnosticSeverity severity) {
   switch (severity) {
   case DiagnosticSeverity::Error:
@@ -145,6 +154,7 @@ FailureOr<std::string> compileArtifact(ModuleOp module, const llvm::TimeRecord &
   options.maxTokens = maxTokens;
   options.targetArchs.assign(checkArchs.begin(), checkArchs.end());
   options.persistentDecode = persistentDecode;
+  options.persistentSync = persistentSync;
   std::string notes;
   FailureOr<std::string> artifact = kiln::buildArtifact(module, options, &notes);
   if (failed(artifact))

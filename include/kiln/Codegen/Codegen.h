@@ -39,6 +39,11 @@ struct CodegenOptions {
   enum class PersistentDecode { automatic, on, off };
   PersistentDecode persistentDecode = PersistentDecode::automatic;
   static constexpr int64_t kPersistentDecodeLayerBytes = 256ll << 20;
+  /// How the persistent kernel's blocks hand values to each other: after
+  /// grid-wide barriers, or as tagged words and flags that a reader polls
+  /// (bench/NOTES.md, section 8).
+  enum class PersistentSync { barriers, flags };
+  PersistentSync persistentSync = PersistentSync::barriers;
 
   static constexpr int64_t kDefaultMaxSeqLen = 4096;
 };

@@ -39,6 +39,8 @@ struct StepStateLayout {
   // The persistent decode kernel's grid-wide barrier count
   // (kiln::StepState::grid_barrier): zeroed likewise.
   uint64_t gridBarrier = 0;
+  // The step's number (kiln::StepState::epoch), written by the session.
+  uint64_t epoch = 0;
   uint64_t perSequenceBytes = 0;  ///< [0, perSequenceBytes) holds all of the above
   // Per token: [maxTokens].
   uint64_t tokenIds = 0, positions = 0, tokenSeq = 0;
