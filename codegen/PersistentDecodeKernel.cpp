@@ -103,6 +103,41 @@ struct ExchangeLayout {
   }
 };
 
+/// With flags: how values become tagged words and back.
+constexpr llvm::StringLiteral kTaggedWords = R"cuda(
+/// ... or tagged words of kPerWord values: neighbouring lanes hold
+/// neighbouring units of one token, and the even lane writes both.
+constexpr int kPerWord = 4 / (int)sizeof(T);
+template <int kN> struct TaggedStore {
+  static_assert(kN % 2 == 0, "groups of an even number of units: lane pairs fill whole words");
+  uint64_t *words;
+  uint32_t epoch;
+  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
+    uint32_t bits;
+    if constexpr (kPerWord == 1) {
+      bits = __float_as_uint(value);
+    } else {
+      const T rounded = kiln::from_float<T>(value);
+      bits = *reinterpret_cast<const unsigned short *>(&rounded);
+      bits |= __shfl_down_sync(0xffffffffu, bits, 1) << 16;
+      if (u & 1)
+        return;
+    }
+    if (active)
+      kiln::tagged_store(words + ((size_t)j * kN + u) / kPerWord, bits, epoch);
+  }
+};
+
+/// The vector of T at `words` (kVec values in 4 tagged words) once this
+/// step wrote it.
+__device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch) {
+  W v;
+  v.raw = kiln::tagged_load4(words, epoch);
+  return v;
+}
+
+)cuda";
+
 /// The compute warps' hand-offs between blocks. Both modes define the same
 /// names: residual_in(l, s) and mlp_in(l) read the residual stream after
 /// layer l's o (s = 0) or down (s = 1) product and its MLP activations;
@@ -532,32 +567,10 @@ template <int kN> struct PlainStore {
       out[(size_t)j * kN + u] = kiln::from_float<T>(value);
   }
 };
-/// ... or tagged words of kPerWord values: neighbouring lanes hold
-/// neighbouring units of one token, and the even lane writes both.
-constexpr int kPerWord = 4 / (int)sizeof(T);
-template <int kN> struct TaggedStore {
-  static_assert(kN % 2 == 0, "groups of an even number of units: lane pairs fill whole words");
-  uint64_t *words;
-  uint32_t epoch;
-  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
-    uint32_t bits;
-    if constexpr (kPerWord == 1) {
-      bits = __float_as_uint(value);
-    } else {
-      const T rounded = kiln::from_float<T>(value);
-      bits = *reinterpret_cast<const unsigned short *>(&rounded);
-      bits |= __shfl_down_sync(0xffffffffu, bits, 1) << 16;
-      if (u & 1)
-        return;
-    }
-    if (active)
-      kiln::tagged_store(words + ((size_t)j * kN + u) / kPerWord, bits, epoch);
-  }
-};
 /// ... or nowhere: the epilogue wrote them.
 struct NoStore {
   __device__ __forceinline__ void operator()(bool, int, int, float) const {}
-};
+};${TAGGED_WORDS}
 /// What the last warp of a group does after its epilogue: nothing, or set
 /// the group's flag.
 struct NoFinish {
@@ -666,14 +679,6 @@ template <int kK, class Load> __device__ __forceinline__ void load_rows(T *xs, i
   for (int i = threadIdx.x * kVec; i < tokens * kK; i += kComputeThreads * kVec)
     *reinterpret_cast<W *>(xs + i) = load(i);
   kiln::group_sync<kComputeThreads>();
-}
-
-/// The vector of T at `words` (kVec values in 4 tagged words) once this
-/// step wrote it.
-__device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch) {
-  W v;
-  v.raw = kiln::tagged_load4(words, epoch);
-  return v;
 }
 
 /// Whether this block has groups of `M` (matrix number `base`).
@@ -866,6 +871,7 @@ ${KV_EPILOGUE}
        {"LAYER_TABLE", table},
        {"LOAD_CG", "kiln::load16_cg"},
        {"HANDOFFS", handoffs(params)},
+       {"TAGGED_WORDS", params.flags ? kTaggedWords.str() : ""},
        {"ZERO_COUNTERS", zeroCounters(params)},
        {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq)},
        {"TASKS_PER_TOKEN", std::to_string(attentionDecodeTasksPerToken(attention))},
