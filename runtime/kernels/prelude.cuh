@@ -310,12 +310,14 @@ __device__ __forceinline__ void bulk_copy_to_shared(void *destination, const voi
 #undef KILN_SM90
 
 /// A wait for another block polls at most this many times (seconds at L2
-/// latency), then traps: a value that never comes fails the step with a
-/// launch error instead of hanging the GPU.
+/// latency), then fails a device-side assertion: a value that never comes
+/// ends the step with an error (the driver prints the block and thread)
+/// instead of hanging the GPU.
 constexpr unsigned kPollLimit = 1u << 22;
 __device__ __forceinline__ void count_poll(unsigned &polls) {
   if (++polls == kPollLimit)
-    __trap();
+    __assertfail("a value from another block never came (kiln::kPollLimit polls)", __FILE__,
+                 __LINE__, __func__, 1);
 }
 
 /// A grid-wide barrier over a counter that starts at 0: each block's thread
