@@ -251,6 +251,11 @@ int main(int argc, char **argv) {
                               "location.\n");
 
   llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime(true);
+  if (persistentSync.getNumOccurrences() && persistentDecode == PersistentDecode::off) {
+    llvm::errs() << "kiln-compile: error: --persistent-sync is for the persistent decode kernel, "
+                    "which --persistent-decode=off leaves out\n";
+    return 1;
+  }
   if (emitKind == EmitKind::Artifact && outputPath == "-") {
     llvm::errs() << "kiln-compile: error: the artifact is binary; name its file with -o\n";
     return 1;
