@@ -18,6 +18,8 @@ Alternatives (results unchanged):
   inflightN    the copy warp keeps at most N chunks arriving at once, not
                the kernel's 2 (N = 8: no limit, as before the limit)
   twoacc       two MMA accumulators a warp (alternate steps), not one chain
+  pollsleep    (flags) a reader of a tagged word not yet written sleeps 200 ns
+               before polling again
   trace        the kernel as it is, with a timeline: for one decode step (at
                position 160, its first three runs) thread 0 of every block
                records when each phase of each layer ends, with the ring's
@@ -43,6 +45,23 @@ EDITS = {
     "nocompute": [("      product.add(", "      if (false) product.add(")],
 }
 EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompute"]
+
+# Flags mode: a reader that finds a tagged word not yet written sleeps 200 ns
+# before it polls again, so that up to 132 x 256 polling threads leave L2 to
+# the weight stream (at the cost of up to that much latency a hand-off).
+EDITS["pollsleep"] = [
+    ("  v.raw = kiln::tagged_load4(words, epoch);\n  return v;\n",
+     "  for (;;) {\n"
+     "    uint64_t w0, w1, w2, w3;\n"
+     "    asm volatile(\"ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%4];\\n\\t\"\n"
+     "                 \"ld.relaxed.gpu.global.v2.u64 {%2, %3}, [%4+16];\"\n"
+     "                 : \"=l\"(w0), \"=l\"(w1), \"=l\"(w2), \"=l\"(w3) : \"l\"(words) : \"memory\");\n"
+     "    if ((uint32_t)(w0 >> 32) == epoch && (uint32_t)(w1 >> 32) == epoch &&\n"
+     "        (uint32_t)(w2 >> 32) == epoch && (uint32_t)(w3 >> 32) == epoch) {\n"
+     "      v.raw = make_uint4((uint32_t)w0, (uint32_t)w1, (uint32_t)w2, (uint32_t)w3);\n"
+     "      return v;\n    }\n    __nanosleep(200);\n  }\n"),
+]
+BARRIERS_ONLY, FLAGS_ONLY = {"nobarrier"}, {"pollsleep"}
 
 # Two accumulators a warp, alternate 16-column steps, so that consecutive
 # MMAs do not wait for each other.
@@ -205,7 +224,7 @@ def main():
     flags = "const uint32_t epoch = *step.epoch;" in source
     if flags:
         EDITS["streamonly"] = EDITS["noattention"] + EDITS["nocompute"]
-    variants = [v for v in EDITS if not (flags and v == "nobarrier")]
+    variants = [v for v in EDITS if v not in (BARRIERS_ONLY if flags else FLAGS_ONLY)]
     for variant in variants:
         edits = EDITS[variant]
         text = source
