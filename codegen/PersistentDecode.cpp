@@ -298,11 +298,12 @@ LogicalResult PersistentDecodeLowering::run() {
     args.append({Arg::kCache(index), Arg::vCache(index)});
   }
   // The step's buffers, live for the whole (one-kernel) program.
-  auto buffer = [&](llvm::StringRef name, DType dtype, int64_t bytes) {
+  auto buffer = [&](llvm::StringRef name, DType dtype, int64_t bytes, bool exclusive = false) {
     Buffer created;
     created.name = ("decode_persistent:" + name).str();
     created.dtype = dtype;
     created.fixedBytes = static_cast<uint64_t>(bytes);
+    created.exclusive = exclusive;
     unsigned index = context.plan.buffers.size();
     context.plan.buffers.push_back(std::move(created));
     liveness.push_back({index, Liveness{0, 0}});
@@ -320,12 +321,10 @@ LogicalResult PersistentDecodeLowering::run() {
     buffer("partial", DType::f32, tokens * decodePartialFloatsPerToken(shape) * 4);
   if (splits && !params.flags)
     buffer("counters", DType::i32, tokens * decodeCountersPerToken(shape) * 4);
-  if (params.flags) {
-    // Tagged words and flags name the step that wrote them, so the memory
-    // must be the exchange's alone: no other step may leave values there.
-    buffer("exchange", DType::i32, persistentExchangeBytes(params));
-    context.plan.buffers.back().exclusive = true;
-  }
+  // Tagged words and flags name the step that wrote them, so the memory must
+  // be the exchange's alone: no other step may leave values there.
+  if (params.flags)
+    buffer("exchange", DType::i32, persistentExchangeBytes(params), /*exclusive=*/true);
   args.append({Arg::buffer(context.plan.logits), Arg::step(), Arg::numTokens()});
 
   KernelSpec spec = persistentDecodeKernel(params);

@@ -82,19 +82,19 @@ int64_t ringStages(const PersistentDecodeParams &params) {
 /// words: a slot per layer for everything, so that nothing is rewritten
 /// within a step (no block can overwrite what a slower one has yet to read).
 struct ExchangeLayout {
-  int64_t residualWords, mlpWords; // [layers][2][tokens][hidden / per word], [layers][tokens][inter / ...]
+  int64_t residualWords; // [layers][2][tokens][hidden / values a word], then the MLP's
   int64_t qkvFlagsAt, taskFlagsAt, countersAt, words;
-  int64_t qkvGroups, tasks, counters; // per layer
+  int64_t qkvGroups, counters; // per layer
 
   explicit ExchangeLayout(const PersistentDecodeParams &params) {
     const AttentionParams &attention = params.attention;
     int64_t perWord = 4 / dtypeBytes(params.dtype);
     int64_t qkvRows = (attention.heads + 2 * attention.kvHeads) * attention.headDim;
     qkvGroups = ceilDiv(qkvRows, kGroupRows);
-    tasks = params.tokens * attentionDecodeTasksPerToken(attention);
+    int64_t tasks = params.tokens * attentionDecodeTasksPerToken(attention);
     counters = params.tokens * decodeCountersPerToken(attention);
     residualWords = params.layers * 2 * params.tokens * params.hidden / perWord;
-    mlpWords = params.layers * params.tokens * params.inter / perWord;
+    int64_t mlpWords = params.layers * params.tokens * params.inter / perWord;
     // Flags and counters are 4 bytes, two to a word.
     qkvFlagsAt = residualWords + mlpWords;
     taskFlagsAt = qkvFlagsAt + ceilDiv(params.layers * qkvGroups, 2);
