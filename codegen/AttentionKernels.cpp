@@ -763,14 +763,19 @@ std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::St
   int64_t chunks = params.headDim / width;
   int64_t lanesPerKey = std::min<int64_t>(32, llvm::PowerOf2Ceil(chunks));
   std::string name = attentionDecodeTaskName(params);
+  bool tagged = params.decodeTaggedHandoffs;
+  assert((!tagged || width > 1) && "tagged words carry whole 16-byte vectors");
 
   // The merged state of the block's warps is the result when the block was
   // the only split with keys.
   std::string writeOut = R"cuda(
-    for (int i = threadIdx.x; i < heads_here * kHeadDim; i += kThreads) {
+    for (int i = threadIdx.x * kOutValues; i < heads_here * kHeadDim; i += kThreads * kOutValues) {
       const int g = i / kHeadDim, d = i % kHeadDim;
-      out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] =
-          kiln::from_float<T>(head_sum[g] > 0.f ? merged_acc(g, d) / head_sum[g] : 0.f);
+      float v[kOutValues];
+#pragma unroll
+      for (int e = 0; e < kOutValues; ++e)
+        v[e] = head_sum[g] > 0.f ? merged_acc(g, d + e) / head_sum[g] : 0.f;
+      store_out(g, d, v);
     })cuda";
   std::string finish;
   if (splits == 1)
@@ -793,7 +798,7 @@ std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::St
   __threadfence();
   ${SYNC};
   if (threadIdx.x == 0)
-    last = atomicAdd(&counters[task / kSplits], 1) == splits_used - 1;
+    last = ${ARRIVE} == splits_used;
   ${SYNC};
   if (!last)
     return;
@@ -815,16 +820,98 @@ std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::St
     l_all = kiln::warp_sum(l_all);
     __syncwarp();
     const float inv = l_all > 0.f ? 1.f / l_all : 0.f;
-    for (int d = lane; d < kHeadDim; d += 32) {
-      float a = 0.f;
+    for (int d = lane * kOutValues; d < kHeadDim; d += 32 * kOutValues) {
+      float a[kOutValues] = {};
 #pragma unroll 8
       for (int s = 0; s < splits_used; ++s)
-        a += split_weight[warp][s] * __ldcg(p + s * kPartial + 2 + d);
-      out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(a * inv);
+#pragma unroll
+        for (int e = 0; e < kOutValues; ++e)
+          a[e] += split_weight[warp][s] * __ldcg(p + s * kPartial + 2 + d + e);
+#pragma unroll
+      for (int e = 0; e < kOutValues; ++e)
+        a[e] *= inv;
+      store_out(g, d, a);
     }
     __syncwarp();
   }
 )cuda";
+
+  // How the task gets q and this step's K/V rows and hands on its output:
+  // plain memory after `wait()`, or tagged words through `handoff`.
+  std::string type = cudaTypeName(params.dtype).str();
+  std::string load = width > 1 ? "kiln::load16_cg" : "kiln::load1_cg";
+  std::string partialParams =
+      splits == 1 ? ""
+                  : formatv("float *__restrict__ partial, {0} *__restrict__ counters, ",
+                            tagged ? "uint64_t" : "int")
+                        .str();
+  llvm::StringMap<std::string> io;
+  if (!tagged) {
+    io["IO_COMMENT"] = R"cuda(// `wait()` returns once what earlier work wrote (q, this step's K/V rows,
+// the zeroed counters) may be read; the loads before it touch only cached
+// rows of earlier steps.
+template <class Wait>)cuda";
+    io["IO_PARAMS"] = formatv("const {0} *__restrict__ qkv, const {0} *__restrict__ k_cache,\n"
+                              "        const {0} *__restrict__ v_cache, {1}{0} *__restrict__ out,\n"
+                              "        kiln::StepState step, Wait wait",
+                              type, partialParams)
+                          .str();
+    io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row.
+  auto key_vector = [&](int key, int d) { return ${LOAD}(keys + (size_t)key * kKeyStride + d); };
+  auto value_vector = [&](int key, int d) { return ${LOAD}(values + (size_t)key * kKeyStride + d); };)cuda",
+                              {{"LOAD", load}});
+    io["FIRST_TILE"] = R"cuda(  // A first tile with none of this step's rows loads before the wait, one
+  // with some after it (a reload of the same registers would wait for the
+  // first load).
+  const bool cached_tile = first_tile + 32 <= fresh;
+  if (first_tile < end && cached_tile) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  }
+  wait();
+  if (first_tile < end && !cached_tile) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  })cuda";
+    io["Q_VECTOR"] = load + "(qkv + (size_t)token * kRow + head0 * kHeadDim + i)";
+    io["OUT_VALUES"] = "1";
+    io["STORE_OUT"] =
+        "out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(v[0])";
+    io["ARRIVE"] = "atomicAdd(&counters[task / kSplits], 1) + 1";
+  } else {
+    io["IO_COMMENT"] = R"cuda(// `handoff` hands over this step's values as tagged words that name the
+// step: packed(i) is the vector at index i of the tokens' packed q, k, v
+// rows once it is written, out(t, i, v) writes columns i.. of token t's
+// output, and the splits count in words tagged with handoff.epoch.
+template <class Handoff>)cuda";
+    io["IO_PARAMS"] = formatv("const {0} *__restrict__ k_cache, const {0} *__restrict__ v_cache,\n"
+                              "        {1}kiln::StepState step, Handoff handoff",
+                              type, partialParams)
+                          .str();
+    io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row: from the cache, or for this step's
+  // positions from the packed row of the token that wrote it.
+  const int fresh_token = step.query_start[sequence];
+  auto key_vector = [&](int key, int d) {
+    return key < fresh ? ${LOAD}(keys + (size_t)key * kKeyStride + d)
+                       : handoff.packed((size_t)(fresh_token + key - fresh) * kRow +
+                                        (kHeads + kv_head) * kHeadDim + d);
+  };
+  auto value_vector = [&](int key, int d) {
+    return key < fresh ? ${LOAD}(values + (size_t)key * kKeyStride + d)
+                       : handoff.packed((size_t)(fresh_token + key - fresh) * kRow +
+                                        (kHeads + kKvHeads + kv_head) * kHeadDim + d);
+  };)cuda",
+                              {{"LOAD", load}});
+    io["FIRST_TILE"] = R"cuda(  // Cached rows load at once, this step's as soon as they are written.
+  if (first_tile < end) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  })cuda";
+    io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";
+    io["OUT_VALUES"] = "4 / (int)sizeof(T)";
+    io["STORE_OUT"] = "handoff.out(token, (head0 + g) * kHeadDim + d, v)";
+    io["ARRIVE"] = "kiln::count_arrival(counters + task / kSplits, handoff.epoch)";
+  }
 
   return fillTemplate(R"cuda(
 ${ALIBI}
@@ -835,14 +922,9 @@ ${ALIBI}
 // key, for p · V ${LANES} lanes share a value row, ${WIDTH} dims each. Cache rows
 // are read through L2 only: those of this step's positions were written by
 // another SM.
-// `wait()` returns once what earlier work wrote (q, this step's K/V rows,
-// the zeroed counters) may be read; the loads before it touch only cached
-// rows of earlier steps.
-template <class Wait>
+${IO_COMMENT}
 static __device__ __forceinline__ void
-${NAME}(int task, const ${T} *__restrict__ qkv, const ${T} *__restrict__ k_cache,
-        const ${T} *__restrict__ v_cache, ${PARTIAL_PARAMS}${T} *__restrict__ out,
-        kiln::StepState step, Wait wait) {
+${NAME}(int task, ${IO_PARAMS}) {
 ${CONSTANTS}
   constexpr int kGroupHeads = ${GROUP_HEADS}, kHeadGroups = ${HEAD_GROUPS}, kSplits = ${SPLITS};
   constexpr int kMinTiles = ${MIN_TILES};
@@ -881,10 +963,11 @@ ${CONSTANTS}
   const T *keys = k_cache + cache_base;
   const T *values = v_cache + cache_base;
   // Positions from `fresh` on (this step's tokens of the sequence, whose
-  // positions are consecutive) were written in this step, by the kernel
-  // before this one: they may be read only after the wait.
+  // positions are consecutive) were written in this step, by the QKV
+  // product: they are read after the wait, or from the hand-off.
   const int fresh = pos - (token - step.query_start[sequence]);
 
+${ROWS}
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int row_in_step = lane / kLanes, lane_chunk = lane % kLanes;
   // A warp's tile of 32 keys in registers: the K row of the lane's key (for
@@ -906,7 +989,7 @@ ${CONSTANTS}
     if (key < end)
 #pragma unroll
       for (int i = 0; i < kKAhead; ++i)
-        k_ahead[i] = ${LOAD}(keys + (size_t)key * kKeyStride + i * kVec);
+        k_ahead[i] = key_vector(key, i * kVec);
   };
   auto load_values = [&](int k0) {
 #pragma unroll
@@ -916,31 +999,17 @@ ${CONSTANTS}
       for (int c = 0; c < kChunksPerLane; ++c) {
         const int d = (lane_chunk + c * kLanes) * kVec;
         if (row < end && d < kHeadDim)
-          v_ahead[j][c] = ${LOAD}(values + (size_t)row * kKeyStride + d);
+          v_ahead[j][c] = value_vector(row, d);
       }
     }
   };
-  // A first tile with none of this step's rows loads before the wait, one
-  // with some after it (a reload of the same registers would wait for the
-  // first load).
   const int first_tile = begin + warp * 32;
-  const bool cached_tile = first_tile + 32 <= fresh;
-  if (first_tile < end && cached_tile) {
-    load_keys(first_tile);
-    load_values(first_tile);
-  }
-  wait();
-  if (first_tile < end && !cached_tile) {
-    load_keys(first_tile);
-    load_values(first_tile);
-  }
+${FIRST_TILE}
 
   // The group's q (its heads are neighbours in the packed row), a vector a
   // thread, scaled.
   for (int i = threadIdx.x * kVec; i < kGroupHeads * kHeadDim; i += kThreads * kVec) {
-    const W v = i / kHeadDim < heads_here
-        ? ${LOAD_Q}(qkv + (size_t)token * kRow + head0 * kHeadDim + i)
-        : W{};
+    const W v = i / kHeadDim < heads_here ? ${Q_VECTOR} : W{};
 #pragma unroll
     for (int e = 0; e < kVec; ++e)
       q[i / kHeadDim][i % kHeadDim + e] = v.get(e) * kScale;
@@ -970,7 +1039,7 @@ ${CONSTANTS}
     if (visible) {
 #pragma unroll
       for (int i = 0; i < kKVecs; ++i) {
-        const W kv = i < kKAhead ? k_ahead[i < kKAhead ? i : 0] : ${LOAD}(keys + (size_t)key * kKeyStride + i * kVec);
+        const W kv = i < kKAhead ? k_ahead[i < kKAhead ? i : 0] : key_vector(key, i * kVec);
 #pragma unroll
         for (int g = 0; g < kGroupHeads; ++g)
 #pragma unroll
@@ -1006,7 +1075,7 @@ ${CONSTANTS}
         const int d = (lane_chunk + c * kLanes) * kVec;
         W v;
         if (row < keys_here && d < kHeadDim)
-          v = j < kVAhead ? v_ahead[j < kVAhead ? j : 0][c] : ${LOAD}(values + (size_t)(k0 + row) * kKeyStride + d);
+          v = j < kVAhead ? v_ahead[j < kVAhead ? j : 0][c] : value_vector(k0 + row, d);
         else
           v = W{};
 #pragma unroll
@@ -1071,16 +1140,25 @@ ${CONSTANTS}
       acc_all += merge[w][g][2 + d] * warp_weight[w][g];
     return acc_all;
   };
+  // Dims d.. of head g's output, kOutValues of them.
+  constexpr int kOutValues = ${OUT_VALUES};
+  auto store_out = [&](int g, int d, const float (&v)[kOutValues]) {
+    ${STORE_OUT};
+  };
 ${FINISH}}
 )cuda",
                              {{"ALIBI", alibiTable(params, name)},
                               {"NAME", name},
-                              {"T", cudaTypeName(params.dtype).str()},
+                              {"T", type},
                               {"THREADS", std::to_string(kDecodeWarps * 32)},
                               {"SYNC", sync.str()},
-                              {"PARTIAL_PARAMS",
-                               splits > 1 ? "float *__restrict__ partial, int *__restrict__ counters, "
-                                          : ""},
+                              {"IO_COMMENT", io["IO_COMMENT"]},
+                              {"IO_PARAMS", io["IO_PARAMS"]},
+                              {"ROWS", io["ROWS"]},
+                              {"FIRST_TILE", io["FIRST_TILE"]},
+                              {"Q_VECTOR", io["Q_VECTOR"]},
+                              {"OUT_VALUES", io["OUT_VALUES"]},
+                              {"STORE_OUT", io["STORE_OUT"]},
                               {"CONSTANTS", commonConstants(params)},
                               {"KV_HEADS", std::to_string(params.kvHeads)},
                               {"GROUP_HEADS", std::to_string(groupHeads)},
@@ -1097,8 +1175,6 @@ ${FINISH}}
                                                       .str()
                                                 : "0"},
                               {"WVEC", width > 1 ? "kiln::Vec16<T>" : "kiln::Vec1<T>"},
-                              {"LOAD", width > 1 ? "kiln::load16_cg" : "kiln::load1_cg"},
-                              {"LOAD_Q", width > 1 ? "kiln::load16_cg" : "kiln::load1_cg"},
                               {"ADJUST", params.alibiSlopes.empty()
                                              ? std::string()
                                              : formatv("s[g] += {0}_alibi_slopes[min(head0 + g, "
@@ -1112,7 +1188,8 @@ ${FINISH}}
                                splits > 1 ? "\n  const int splits_used = (key_end - key_begin + chunk - 1) / chunk;"
                                             "\n  if (split >= splits_used)\n    return;"
                                           : ""},
-                              {"FINISH", fillTemplate(finish, {{"SYNC", sync.str()}})}});
+                              {"FINISH",
+                               fillTemplate(finish, {{"SYNC", sync.str()}, {"ARRIVE", io["ARRIVE"]}})}});
 }
 
 KernelSpec codegen::attentionDecodeKernel(const AttentionParams &params) {

@@ -113,7 +113,7 @@ std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRe
 } // namespace
 
 std::string codegen::kvCacheEpilogue(const AttentionParams &attention, bool bias,
-                                     llvm::StringRef table) {
+                                     llvm::StringRef table, bool writeQueries) {
   std::string rotate;
   if (attention.rope)
     rotate = formatv(R"cuda(
@@ -131,10 +131,7 @@ std::string codegen::kvCacheEpilogue(const AttentionParams &attention, bool bias
           float value[2];
           for (int r = 0; r < 2; ++r)
             value[r] = kiln::to_float(kiln::from_float<T>(acc[r][j] + ${BIAS}));${ROTATE}
-          if (head < kHeads) {
-            for (int r = 0; r < 2; ++r)
-              y[(size_t)t * kPackedRow + row_of(u, r)] = kiln::from_float<T>(value[r]);
-          } else {
+          ${QUERIES}
             if (position >= 0 && position < kMaxSeqLen) { // the runtime checks positions
               const bool key = head < kHeads + kKvHeads;
               const int kv_head = key ? head - kHeads : head - kHeads - kKvHeads;
@@ -147,7 +144,12 @@ std::string codegen::kvCacheEpilogue(const AttentionParams &attention, bool bias
             }
           })cuda",
                       {{"BIAS", bias ? "kiln::to_float(bias[row_of(u, r)])" : "0.f"},
-                       {"ROTATE", rotate}});
+                       {"ROTATE", rotate},
+                       {"QUERIES", writeQueries ? R"cuda(if (head < kHeads) {
+            for (int r = 0; r < 2; ++r)
+              y[(size_t)t * kPackedRow + row_of(u, r)] = kiln::from_float<T>(value[r]);
+          } else {)cuda"
+                                                : "if (head >= kHeads) {"}});
 }
 
 std::string codegen::qkvRowOrder(const AttentionParams &attention) {

@@ -162,6 +162,11 @@ struct AttentionParams {
   /// K/V rows more than twice (one head a block at head dim 128 costs more at
   /// 4096 positions than it saves; two do not: bench/NOTES.md, sections 4-5).
   int64_t decodeMaxGroupDims = 256;
+  /// Decode inside the persistent kernel with --persistent-sync=tagged: q,
+  /// this step's K/V rows and the output are tagged words that the caller's
+  /// `Handoff` reads and writes, and the splits count in words tagged with
+  /// the step's epoch, which need no zeroing.
+  bool decodeTaggedHandoffs = false;
 };
 
 //===--- GEMV: decode linears and the LM head --------------------------------===//
@@ -197,11 +202,13 @@ bool gemvCanWriteKvCache(const AttentionParams &params);
 /// its constants (kHeads, kPackedRow, kHalf, ...), the body of
 /// `row_of(u, r)` (the weight row of row r of unit u: rotation pairs of q and
 /// k heads, then neighbouring pairs), and the epilogue of token j (t) of unit
-/// u from `acc[r][j]`, which rotates with inverse frequencies `table` and
-/// writes q to `y`, k and v to `k_cache` and `v_cache`.
+/// u from `acc[r][j]`, which rotates with inverse frequencies `table` into
+/// `value[2]` and writes q to `y` (unless not `writeQueries`), k and v to
+/// `k_cache` and `v_cache`.
 std::string qkvConstants(const AttentionParams &attention);
 std::string qkvRowOrder(const AttentionParams &attention);
-std::string kvCacheEpilogue(const AttentionParams &attention, bool bias, llvm::StringRef table);
+std::string kvCacheEpilogue(const AttentionParams &attention, bool bias, llvm::StringRef table,
+                            bool writeQueries = true);
 /// Parameters: x, then with a norm [residual], norm_weight, [norm_bias],
 /// [sum]; w, [bias], y, with attention k_cache, v_cache, [counters] (when
 /// decodeCountersPerToken), step; then num_tokens (or step for lastTokens).
@@ -266,11 +273,14 @@ struct PersistentDecodeParams {
   AttentionParams attention;
   /// The most tokens (sequences) a step of this kernel takes.
   int64_t tokens = 1;
-  /// Blocks hand values to each other as tagged words and flags in an
-  /// exchange buffer (--persistent-sync=flags), not after grid barriers.
-  bool flags = false;
+  /// How blocks hand values to each other (--persistent-sync): plain stores
+  /// read after grid barriers; or, in an exchange buffer, the residual stream
+  /// and the MLP activations as tagged words and attention ordered by flags;
+  /// or every value as tagged words.
+  enum class Sync { barriers, flags, tagged };
+  Sync sync = Sync::barriers;
 };
-/// Bytes of the exchange buffer that the kernel takes with `flags`.
+/// Bytes of the exchange buffer that the kernel takes (0 with barriers).
 int64_t persistentExchangeBytes(const PersistentDecodeParams &params);
 /// The most tokens, of up to min(4, maxBatch), for which the kernel's
 /// shared memory fits on sm_90 with a deep enough weight ring; 0 if none.
@@ -280,7 +290,8 @@ int64_t persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch);
 /// per layer attn_norm, qkv, [qkv_bias], o, [o_bias], mlp_norm, gate_up,
 /// [gate_up_bias], down, [down_bias], k_cache, v_cache; then residual,
 /// qkv_out, attn_out, mlp_out, [partial, counters] (several attention
-/// splits), logits, step, num_tokens; with `flags`, qkv_out, attn_out,
+/// splits), logits, step, num_tokens; with flags, qkv_out, attn_out,
+/// [partial], exchange, logits, step, num_tokens; with tagged words,
 /// [partial], exchange, logits, step, num_tokens.
 KernelSpec persistentDecodeKernel(const PersistentDecodeParams &params);
 

@@ -259,7 +259,23 @@ LogicalResult PersistentDecodeLowering::run() {
                  .str();
     return success();
   }
-  params.flags = context.options.persistentSync == CodegenOptions::PersistentSync::flags;
+  switch (context.options.persistentSync) {
+  case CodegenOptions::PersistentSync::barriers:
+    params.sync = PersistentDecodeParams::Sync::barriers;
+    break;
+  case CodegenOptions::PersistentSync::flags:
+    params.sync = PersistentDecodeParams::Sync::flags;
+    break;
+  case CodegenOptions::PersistentSync::tagged:
+    params.sync = PersistentDecodeParams::Sync::tagged;
+    // A word holds two 16-bit values: rotation pairs (i, i + rotary / 2)
+    // of even units must start words.
+    if (shape.rotaryDim % 4) {
+      whyNot = "--persistent-sync=tagged needs a rotary dim that is a multiple of 4";
+      return success();
+    }
+    break;
+  }
   params.tokens = persistentDecodeTokens(params, model.maxBatch);
   if (params.tokens == 0) {
     whyNot = "one token's inputs leave too little shared memory for the weight ring";
@@ -311,19 +327,22 @@ LogicalResult PersistentDecodeLowering::run() {
   };
   int64_t element = dtypeBytes(params.dtype), tokens = params.tokens;
   bool splits = shape.decodeSplits > 1;
-  if (!params.flags)
+  using Sync = PersistentDecodeParams::Sync;
+  if (params.sync == Sync::barriers)
     buffer("residual", params.dtype, tokens * params.hidden * element);
-  buffer("qkv", params.dtype, tokens * qkvRows * element);
-  buffer("attention", params.dtype, tokens * shape.heads * shape.headDim * element);
-  if (!params.flags)
+  if (params.sync != Sync::tagged) {
+    buffer("qkv", params.dtype, tokens * qkvRows * element);
+    buffer("attention", params.dtype, tokens * shape.heads * shape.headDim * element);
+  }
+  if (params.sync == Sync::barriers)
     buffer("mlp", params.dtype, tokens * params.inter * element);
   if (splits)
     buffer("partial", DType::f32, tokens * decodePartialFloatsPerToken(shape) * 4);
-  if (splits && !params.flags)
+  if (splits && params.sync == Sync::barriers)
     buffer("counters", DType::i32, tokens * decodeCountersPerToken(shape) * 4);
   // Tagged words and flags name the step that wrote them, so the memory must
   // be the exchange's alone: no other step may leave values there.
-  if (params.flags)
+  if (params.sync != Sync::barriers)
     buffer("exchange", DType::i32, persistentExchangeBytes(params), /*exclusive=*/true);
   args.append({Arg::buffer(context.plan.logits), Arg::step(), Arg::numTokens()});
 

@@ -78,24 +78,42 @@ int64_t ringStages(const PersistentDecodeParams &params) {
   return stages >= kMinStages ? stages : 0;
 }
 
-/// Where the flags mode's hand-offs live in its exchange buffer, in 8-byte
-/// words: a slot per layer for everything, so that nothing is rewritten
-/// within a step (no block can overwrite what a slower one has yet to read).
+using Sync = PersistentDecodeParams::Sync;
+
+/// Where the hand-offs live in the exchange buffer, in 8-byte words: a slot
+/// per layer for everything, so that nothing is rewritten within a step (no
+/// block can overwrite what a slower one has yet to read). First the
+/// residual stream, [layers][2][tokens][hidden / values a word], and the MLP
+/// activations, [layers][tokens][inter / values a word]. With flags, then the
+/// QKV groups' flags, the attention tasks' flags and the split counters, 4
+/// bytes each, two to a word. With tagged words, then this step's packed q,
+/// k, v rows, [layers][tokens][qkv rows / values a word], attention's
+/// output, [layers][tokens][heads x head dim / values a word], and the split
+/// counters, a word each.
 struct ExchangeLayout {
-  int64_t residualWords; // [layers][2][tokens][hidden / values a word], then the MLP's
-  int64_t qkvFlagsAt, taskFlagsAt, countersAt, words;
+  int64_t residualWords, mlpWords;
+  int64_t qkvFlagsAt = 0, taskFlagsAt = 0;      // flags
+  int64_t qkvWordsAt = 0, attentionWordsAt = 0; // tagged words
+  int64_t countersAt, words;
   int64_t qkvGroups, counters; // per layer
 
   explicit ExchangeLayout(const PersistentDecodeParams &params) {
     const AttentionParams &attention = params.attention;
     int64_t perWord = 4 / dtypeBytes(params.dtype);
     int64_t qkvRows = (attention.heads + 2 * attention.kvHeads) * attention.headDim;
+    int64_t layerTokens = params.layers * params.tokens;
     qkvGroups = ceilDiv(qkvRows, kGroupRows);
-    int64_t tasks = params.tokens * attentionDecodeTasksPerToken(attention);
     counters = params.tokens * decodeCountersPerToken(attention);
-    residualWords = params.layers * 2 * params.tokens * params.hidden / perWord;
-    int64_t mlpWords = params.layers * params.tokens * params.inter / perWord;
-    // Flags and counters are 4 bytes, two to a word.
+    residualWords = layerTokens * 2 * params.hidden / perWord;
+    mlpWords = layerTokens * params.inter / perWord;
+    if (params.sync == Sync::tagged) {
+      qkvWordsAt = residualWords + mlpWords;
+      attentionWordsAt = qkvWordsAt + layerTokens * qkvRows / perWord;
+      countersAt = attentionWordsAt + layerTokens * attention.heads * attention.headDim / perWord;
+      words = countersAt + params.layers * counters;
+      return;
+    }
+    int64_t tasks = params.tokens * attentionDecodeTasksPerToken(attention);
     qkvFlagsAt = residualWords + mlpWords;
     taskFlagsAt = qkvFlagsAt + ceilDiv(params.layers * qkvGroups, 2);
     countersAt = taskFlagsAt + ceilDiv(params.layers * tasks, 2);
@@ -103,22 +121,27 @@ struct ExchangeLayout {
   }
 };
 
-/// With flags: how values become tagged words and back.
+/// With flags or tagged words: how values become tagged words and back.
 constexpr llvm::StringLiteral kTaggedWords = R"cuda(
 /// ... or tagged words of kPerWord values: neighbouring lanes hold
 /// neighbouring units of one token, and the even lane writes both.
 constexpr int kPerWord = 4 / (int)sizeof(T);
+/// A value's share of a word's payload: a float's bits, or T's (low half).
+__device__ __forceinline__ uint32_t value_bits(float value) {
+  if constexpr (kPerWord == 1) {
+    return __float_as_uint(value);
+  } else {
+    const T rounded = kiln::from_float<T>(value);
+    return *reinterpret_cast<const unsigned short *>(&rounded);
+  }
+}
 template <int kN> struct TaggedStore {
   static_assert(kN % 2 == 0, "groups of an even number of units: lane pairs fill whole words");
   uint64_t *words;
   uint32_t epoch;
   __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
-    uint32_t bits;
-    if constexpr (kPerWord == 1) {
-      bits = __float_as_uint(value);
-    } else {
-      const T rounded = kiln::from_float<T>(value);
-      bits = *reinterpret_cast<const unsigned short *>(&rounded);
+    uint32_t bits = value_bits(value);
+    if constexpr (kPerWord == 2) {
       bits |= __shfl_down_sync(0xffffffffu, bits, 1) << 16;
       if (u & 1)
         return;
@@ -135,18 +158,72 @@ __device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch
   v.raw = kiln::tagged_load4(words, epoch);
   return v;
 }
-
 )cuda";
 
-/// The compute warps' hand-offs between blocks. Both modes define the same
+/// With tagged words: this step's packed q, k, v rows and attention's output.
+constexpr llvm::StringLiteral kTaggedAttention = R"cuda(
+/// A QKV unit's two values (rows QkvMatrix::row(u, 0) and row(u, 1)) as
+/// words of the token's packed row. Neighbouring rows (gpt-j pairs, the
+/// unrotated dims, v) fill a word a lane; of rotation pairs (i, i + kHalf),
+/// lanes 2k and 2k + 1 hold units i and i + 1, and the even lane writes both
+/// first values, the odd lane both second ones.
+struct QkvTaggedStore {
+  static_assert(kPerWord == 1 || kHalf % 2 == 0, "rotation pairs of an even unit start a word");
+  uint64_t *words; // [kTokens][kPackedRow / kPerWord]
+  uint32_t epoch;
+  __device__ __forceinline__ void operator()(bool active, int u, int j, float2 value) const {
+    uint64_t *row = words + (size_t)j * (kPackedRow / kPerWord);
+    const int r0 = QkvMatrix::row(u, 0), r1 = QkvMatrix::row(u, 1);
+    const uint32_t first = value_bits(value.x), second = value_bits(value.y);
+    if constexpr (kPerWord == 1) {
+      if (active) {
+        kiln::tagged_store(row + r0, first, epoch);
+        kiln::tagged_store(row + r1, second, epoch);
+      }
+    } else {
+      const uint32_t their_first = __shfl_xor_sync(0xffffffffu, first, 1);
+      const uint32_t their_second = __shfl_xor_sync(0xffffffffu, second, 1);
+      if (!active)
+        return;
+      if (r1 == r0 + 1)
+        kiln::tagged_store(row + r0 / 2, first | second << 16, epoch);
+      else if (u % 2 == 0)
+        kiln::tagged_store(row + r0 / 2, first | their_first << 16, epoch);
+      else
+        kiln::tagged_store(row + r1 / 2, their_second | second << 16, epoch);
+    }
+  }
+};
+
+/// An attention task's hand-offs of one layer (its `Handoff`): this step's
+/// packed q, k, v rows in, its output out, as tagged words.
+struct AttentionHandoff {
+  const uint64_t *qkv_words; // [kTokens][kPackedRow / kPerWord]
+  uint64_t *out_words;       // [kTokens][kAttention / kPerWord]
+  uint32_t epoch;
+  /// The vector at index i of the tokens' packed rows, once written.
+  __device__ __forceinline__ W packed(size_t i) const {
+    return tagged_vector(qkv_words + i / kPerWord, epoch);
+  }
+  /// Columns i.. of token t's output: one word.
+  __device__ __forceinline__ void out(int t, int i, const float (&v)[kPerWord]) const {
+    uint32_t bits = value_bits(v[0]);
+    if constexpr (kPerWord == 2)
+      bits |= value_bits(v[1]) << 16;
+    kiln::tagged_store(out_words + ((size_t)t * kAttention + i) / kPerWord, bits, epoch);
+  }
+};
+)cuda";
+
+/// The compute warps' hand-offs between blocks. Every mode defines the same
 /// names: residual_in(l, s) and mlp_in(l) read the residual stream after
 /// layer l's o (s = 0) or down (s = 1) product and its MLP activations;
-/// residual_out and mlp_store write them; phase_end() ends a product;
-/// qkv_finish(l), wait_for_qkv(l), attention_done(l, task) and
+/// residual_out, mlp_store and qkv_store write them and q, k, v; phase_end()
+/// ends a product; qkv_finish(l), attention_done(l, task) and
 /// wait_for_attention(l, needed) order attention after the QKV products and
-/// the o product after attention.
+/// the o product after attention, which attention_in(l) reads.
 std::string handoffs(const PersistentDecodeParams &params) {
-  if (!params.flags)
+  if (params.sync == Sync::barriers)
     return R"cuda(
   // Hand-offs: plain stores, read after a grid-wide barrier on
   // step.grid_barrier, which every step's upload zeroes.
@@ -167,28 +244,30 @@ std::string handoffs(const PersistentDecodeParams &params) {
   auto residual_out = [=](int, int) { return PlainStore<kHidden>{residual}; };
   auto mlp_in = [=](int) { return [=](int i) { return kiln::load16_cg(mlp_out + i); }; };
   auto mlp_store = [=](int) { return PlainStore<kInter>{mlp_out}; };
+  auto qkv_store = [](int) { return NoStore{}; };
   auto qkv_finish = [](int) { return NoFinish{}; };
   auto wait_for_qkv = [](int) { return [] {}; };
   auto attention_done = [](int, int) {};
-  auto wait_for_attention = [&](int, bool) { grid_barrier(); };)cuda";
+  auto wait_for_attention = [&](int, bool) { grid_barrier(); };
+  auto attention_in = [=](int) { return [=](int i) { return kiln::load16_cg(attn_out + i); }; };)cuda";
   ExchangeLayout layout(params);
-  return fillTemplate(R"cuda(
-  // Hand-offs: tagged words and flags of this step's epoch in `exchange`, a
-  // slot per layer, so that nothing is rewritten within a step. A block reads
-  // what it needs as soon as it is written and waits for no other block.
+  bool tagged = params.sync == Sync::tagged;
+  std::string counters;
+  if (layout.counters)
+    counters = formatv(R"cuda(  constexpr int kLayerCounters = {1};
+  {2} *const layer_counters = reinterpret_cast<{2} *>(exchange + {0}); // [kLayers][kLayerCounters]
+)cuda",
+                       layout.countersAt, layout.counters, tagged ? "uint64_t" : "int")
+                   .str();
+  std::string handoffs = fillTemplate(R"cuda(
+  // Hand-offs: ${WHAT} of this step's epoch in `exchange`, a slot per layer,
+  // so that nothing is rewritten within a step. A block reads what it needs
+  // as soon as it is written and waits for no other block.
   const uint32_t epoch = *step.epoch;
   constexpr int kStreamWords = kTokens * (kHidden / kPerWord), kMlpWords = kTokens * (kInter / kPerWord);
-  constexpr int kLayerTasks = kTokens * kTasksPerToken;
-  static_assert(QkvMatrix::kGroups == ${QKV_GROUPS}, "the exchange buffer's QKV flags");
   uint64_t *const stream_words = exchange;        // [kLayers][2][kStreamWords]
   uint64_t *const mlp_words = exchange + ${MLP_AT};    // [kLayers][kMlpWords]
-  uint32_t *const qkv_flags = reinterpret_cast<uint32_t *>(exchange + ${QKV_FLAGS_AT});  // [kLayers][QKV groups]
-  uint32_t *const task_flags = reinterpret_cast<uint32_t *>(exchange + ${TASK_FLAGS_AT}); // [kLayers][kLayerTasks]
-${COUNTERS}  // The kernel's own view of the layout that codegen placed.
-  static_assert(${MLP_AT} == kLayers * 2 * kStreamWords && ${QKV_FLAGS_AT} == ${MLP_AT} + kLayers * kMlpWords &&
-                    ${TASK_FLAGS_AT} == ${QKV_FLAGS_AT} + (kLayers * QkvMatrix::kGroups + 1) / 2,
-                "the exchange buffer's layout");
-  // A product's last warps may still read xs and residual_rows, which the
+${COUNTERS}  // A product's last warps may still read xs and residual_rows, which the
   // next phase's inputs overwrite.
   auto phase_end = [] { kiln::group_sync<kComputeThreads>(); };
   auto residual_in = [=](int l, int s) {
@@ -202,7 +281,52 @@ ${COUNTERS}  // The kernel's own view of the layout that codegen placed.
     const uint64_t *words = mlp_words + (size_t)l * kMlpWords;
     return [=](int i) { return tagged_vector(words + i / kPerWord, epoch); };
   };
-  auto mlp_store = [=](int l) { return TaggedStore<kInter>{mlp_words + (size_t)l * kMlpWords, epoch}; };
+  auto mlp_store = [=](int l) { return TaggedStore<kInter>{mlp_words + (size_t)l * kMlpWords, epoch}; };)cuda",
+                                      {{"WHAT", tagged ? "tagged words" : "tagged words and flags"},
+                                       {"MLP_AT", std::to_string(layout.residualWords)},
+                                       {"COUNTERS", counters}});
+  if (tagged)
+    return handoffs + fillTemplate(R"cuda(
+  // q, k, v and attention's output as tagged words too: an attention task
+  // polls the words it reads, and so does the o product.
+  constexpr int kQkvWords = kTokens * (kPackedRow / kPerWord);
+  constexpr int kAttentionWords = kTokens * (kAttention / kPerWord);
+  uint64_t *const qkv_words = exchange + ${QKV_AT};       // [kLayers][kQkvWords]
+  uint64_t *const attention_words = exchange + ${ATTENTION_AT}; // [kLayers][kAttentionWords]
+  // The kernel's own view of the layout that codegen placed.
+  static_assert(${MLP_AT} == kLayers * 2 * kStreamWords && ${QKV_AT} == ${MLP_AT} + kLayers * kMlpWords &&
+                    ${ATTENTION_AT} == ${QKV_AT} + kLayers * kQkvWords &&
+                    ${COUNTERS_AT} == ${ATTENTION_AT} + kLayers * kAttentionWords,
+                "the exchange buffer's layout");
+  auto qkv_store = [=](int l) { return QkvTaggedStore{qkv_words + (size_t)l * kQkvWords, epoch}; };
+  auto qkv_finish = [](int) { return NoFinish{}; };
+  auto attention_handoff = [=](int l) {
+    return AttentionHandoff{qkv_words + (size_t)l * kQkvWords,
+                            attention_words + (size_t)l * kAttentionWords, epoch};
+  };
+  // The block's next task reuses the task's shared memory.
+  auto attention_done = [](int, int) { kiln::group_sync<kComputeThreads>(); };
+  auto wait_for_attention = [](int, bool) {};
+  auto attention_in = [=](int l) {
+    const uint64_t *words = attention_words + (size_t)l * kAttentionWords;
+    return [=](int i) { return tagged_vector(words + i / kPerWord, epoch); };
+  };)cuda",
+                                   {{"MLP_AT", std::to_string(layout.residualWords)},
+                                    {"QKV_AT", std::to_string(layout.qkvWordsAt)},
+                                    {"ATTENTION_AT", std::to_string(layout.attentionWordsAt)},
+                                    {"COUNTERS_AT", std::to_string(layout.countersAt)}});
+  return handoffs + fillTemplate(R"cuda(
+  // Attention is ordered by flags: q and attention's output stay plain.
+  constexpr int kLayerTasks = kTokens * kTasksPerToken;
+  static_assert(QkvMatrix::kGroups == ${QKV_GROUPS}, "the exchange buffer's QKV flags");
+  uint32_t *const qkv_flags = reinterpret_cast<uint32_t *>(exchange + ${QKV_FLAGS_AT});  // [kLayers][QKV groups]
+  uint32_t *const task_flags = reinterpret_cast<uint32_t *>(exchange + ${TASK_FLAGS_AT}); // [kLayers][kLayerTasks]
+  // The kernel's own view of the layout that codegen placed.
+  static_assert(${MLP_AT} == kLayers * 2 * kStreamWords && ${QKV_FLAGS_AT} == ${MLP_AT} + kLayers * kMlpWords &&
+                    ${TASK_FLAGS_AT} == ${QKV_FLAGS_AT} + (kLayers * QkvMatrix::kGroups + 1) / 2 &&
+                    ${COUNTERS_AT} == ${TASK_FLAGS_AT} + (kLayers * kLayerTasks + 1) / 2,
+                "the exchange buffer's layout");
+  auto qkv_store = [](int) { return NoStore{}; };
   // The last warp of a QKV group sets the group's flag after its epilogue
   // (q, this step's K/V rows, and the counters its block zeroed before).
   auto qkv_finish = [=](int l) {
@@ -233,31 +357,24 @@ ${COUNTERS}  // The kernel's own view of the layout that codegen placed.
     for (int t = threadIdx.x; t < tokens * kTasksPerToken; t += kComputeThreads)
       kiln::flag_acquire(task_flags + l * kLayerTasks + t, epoch);
     kiln::group_sync<kComputeThreads>();
-  };)cuda",
-                      {{"QKV_GROUPS", std::to_string(layout.qkvGroups)},
-                       {"MLP_AT", std::to_string(layout.residualWords)},
-                       {"QKV_FLAGS_AT", std::to_string(layout.qkvFlagsAt)},
-                       {"TASK_FLAGS_AT", std::to_string(layout.taskFlagsAt)},
-                       {"COUNTERS",
-                        layout.counters
-                            ? formatv("  int *const layer_counters = reinterpret_cast<int "
-                                      "*>(exchange + {0}); // [kLayers][{1}]\n"
-                                      "  static_assert({0} == {2} + (kLayers * kLayerTasks + 1) / "
-                                      "2, \"the exchange buffer's counters\");\n",
-                                      layout.countersAt, layout.counters, layout.taskFlagsAt)
-                                  .str()
-                            : ""}});
+  };
+  auto attention_in = [=](int) { return [=](int i) { return kiln::load16_cg(attn_out + i); }; };)cuda",
+                                 {{"QKV_GROUPS", std::to_string(layout.qkvGroups)},
+                                  {"MLP_AT", std::to_string(layout.residualWords)},
+                                  {"QKV_FLAGS_AT", std::to_string(layout.qkvFlagsAt)},
+                                  {"TASK_FLAGS_AT", std::to_string(layout.taskFlagsAt)},
+                                  {"COUNTERS_AT", std::to_string(layout.countersAt)}});
 }
 
 /// The attention splits count themselves in counters that start at zero:
 /// with barriers, block 0 zeroes them before each layer's QKV barrier; with
 /// flags, each layer has its own, which the block of QKV group 0 zeroes before
-/// that group's flag.
+/// that group's flag. Tagged counters need no zeroing.
 std::string zeroCounters(const PersistentDecodeParams &params) {
   int64_t perToken = decodeCountersPerToken(params.attention);
-  if (!perToken)
+  if (!perToken || params.sync == Sync::tagged)
     return "";
-  if (!params.flags)
+  if (params.sync == Sync::barriers)
     return formatv(R"cuda(
     // The attention splits count themselves in `counters`, from zero.
     if (blockIdx.x == 0)
@@ -265,23 +382,20 @@ std::string zeroCounters(const PersistentDecodeParams &params) {
         counters[i] = 0;)cuda",
                    perToken)
         .str();
-  return formatv(R"cuda(
+  return R"cuda(
     // The attention splits count themselves in the layer's counters, from
     // zero: zeroed before QKV group 0's flag, which every task waits for.
-    constexpr int kLayerCounters = kTokens * {0};
-    if (QkvMatrix::first_group(base) == 0) {{
+    if (QkvMatrix::first_group(base) == 0) {
       for (int i = threadIdx.x; i < kLayerCounters; i += kComputeThreads)
         layer_counters[l * kLayerCounters + i] = 0;
       kiln::group_sync<kComputeThreads>();
-    })cuda",
-                 perToken)
-      .str();
+    })cuda";
 }
 
 } // namespace
 
 int64_t codegen::persistentExchangeBytes(const PersistentDecodeParams &params) {
-  return params.flags ? ExchangeLayout(params).words * 8 : 0;
+  return params.sync == Sync::barriers ? 0 : ExchangeLayout(params).words * 8;
 }
 
 int64_t codegen::persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch) {
@@ -345,12 +459,15 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
             .str();
   }
   bool splits = attention.decodeSplits > 1;
-  if (params.flags)
-    parameters += formatv("\n    T *__restrict__ qkv_out, T *__restrict__ attn_out, {0}uint64_t "
-                          "*__restrict__ exchange, float *__restrict__ logits, kiln::StepState "
-                          "step, int num_tokens",
-                          splits ? "float *__restrict__ partial, " : "")
-                      .str();
+  std::string partial = splits ? "float *__restrict__ partial, " : "";
+  if (params.sync == Sync::tagged)
+    parameters += "\n    " + partial +
+                  "uint64_t *__restrict__ exchange, float *__restrict__ logits, kiln::StepState "
+                  "step, int num_tokens";
+  else if (params.sync == Sync::flags)
+    parameters += "\n    T *__restrict__ qkv_out, T *__restrict__ attn_out, " + partial +
+                  "uint64_t *__restrict__ exchange, float *__restrict__ logits, kiln::StepState "
+                  "step, int num_tokens";
   else
     parameters += formatv("\n    T *__restrict__ residual, T *__restrict__ qkv_out, T *__restrict__ "
                           "attn_out, T *__restrict__ mlp_out, {0}float *__restrict__ logits, "
@@ -359,6 +476,18 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
                       .str();
 
   std::string invFreq = spec.name + "_inv_freq";
+  // The attention task: with tagged words it reads and writes them through
+  // the layer's AttentionHandoff, and counts its splits in epoch-tagged words.
+  bool tagged = params.sync == Sync::tagged;
+  AttentionParams task = attention;
+  task.decodeTaggedHandoffs = tagged;
+  std::string counters = params.sync == Sync::barriers ? "counters, "
+                                                       : "layer_counters + l * kLayerCounters, ";
+  std::string taskArgs =
+      tagged ? "L.k_cache, L.v_cache, " + (splits ? "partial, " + counters : std::string()) +
+                   "step, attention_handoff(l)"
+             : "qkv_out, L.k_cache, L.v_cache, " + (splits ? "partial, " + counters : std::string()) +
+                   "attn_out,\n                                  step, wait_for_qkv(l)";
   auto bias = [](bool present, llvm::StringRef expression) {
     return present ? expression.str() : std::string("0.f");
   };
@@ -569,7 +698,7 @@ template <int kN> struct PlainStore {
 };
 /// ... or nowhere: the epilogue wrote them.
 struct NoStore {
-  __device__ __forceinline__ void operator()(bool, int, int, float) const {}
+  template <class Value> __device__ __forceinline__ void operator()(bool, int, int, Value) const {}
 };${TAGGED_WORDS}
 /// What the last warp of a group does after its epilogue: nothing, or set
 /// the group's flag.
@@ -617,7 +746,7 @@ __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int
     for (int p0 = 0; p0 < units * tokens; p0 += 32) {
       const int p = p0 + lane, i = p % units, j = p / units;
       const bool active = p < units * tokens;
-      float value = 0.f;
+      decltype(epilogue(0, 0, *static_cast<const Sums<M> *>(nullptr))) value{};
       if (active) {
         float unit_sums[M::kRows][kTokens];
 #pragma unroll
@@ -770,17 +899,16 @@ ${HANDOFFS}
                        [&](int u, int j, const Sums<QkvMatrix> &acc) {
       constexpr int t0 = 0;
       const int t = j;${QKV_BIAS}
-      T *y = qkv_out, *k_cache = L.k_cache, *v_cache = L.v_cache;
+      ${QKV_OUTPUTS}
       auto row_of = [](int u, int r) { return QkvMatrix::row(u, r); };
 ${KV_EPILOGUE}
-      return 0.f;
-    }, NoStore{}, qkv_finish(l));
+      ${QKV_RESULT}
+    }, qkv_store(l), qkv_finish(l));
     phase_end();
 
     // Attention over the cache, a task at a time.
     for (int task = blockIdx.x; task < tokens * kTasksPerToken; task += gridDim.x) {
-      ${NAME}_parts::${TASK_NAME}(task, qkv_out, L.k_cache, L.v_cache, ${PARTIAL_ARGS}attn_out,
-                                  step, wait_for_qkv(l));
+      ${NAME}_parts::${TASK_NAME}(task, ${TASK_ARGS});
       attention_done(l, task);
     }
     wait_for_attention(l, has_groups<OMatrix>(o_base));
@@ -788,7 +916,7 @@ ${KV_EPILOGUE}
     // o projection, added to the residual stream (each rounded to T), which
     // every block reads whole for the next norm.
     if (has_groups<OMatrix>(o_base))
-      load_rows<kAttention>(xs, tokens, [&](int i) { return kiln::load16_cg(attn_out + i); });
+      load_rows<kAttention>(xs, tokens, attention_in(l));
     consume<OMatrix>(ring, xs, tokens, o_base, groups, group_count,
                      [&](int u, int j, const Sums<OMatrix> &acc) {
       const float out = kiln::to_float(kiln::from_float<T>(acc[0][j] + ${O_BIAS}));
@@ -844,7 +972,7 @@ ${KV_EPILOGUE}
 } // namespace ${NAME}_parts
 )cuda",
       {{"TABLE", attention.rope ? floatTable(invFreq, attention.invFreq) : ""},
-       {"ATTENTION_TASK", attentionDecodeTask(attention, "kiln::group_sync<256>()")},
+       {"ATTENTION_TASK", attentionDecodeTask(task, "kiln::group_sync<256>()")},
        {"T", type.str()},
        {"NORM_T", cudaTypeName(params.normWeightDtype).str()},
        {"COMPUTE_WARPS", std::to_string(kComputeWarps)},
@@ -871,14 +999,17 @@ ${KV_EPILOGUE}
        {"LAYER_TABLE", table},
        {"LOAD_CG", "kiln::load16_cg"},
        {"HANDOFFS", handoffs(params)},
-       {"TAGGED_WORDS", params.flags ? kTaggedWords.str() : ""},
+       {"TAGGED_WORDS", params.sync == Sync::barriers ? ""
+                        : tagged                      ? (kTaggedWords + kTaggedAttention).str()
+                                                      : kTaggedWords.str()},
        {"ZERO_COUNTERS", zeroCounters(params)},
-       {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq)},
+       {"QKV_OUTPUTS", tagged ? "T *k_cache = L.k_cache, *v_cache = L.v_cache;"
+                              : "T *y = qkv_out, *k_cache = L.k_cache, *v_cache = L.v_cache;"},
+       {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq, !tagged)},
+       {"QKV_RESULT", tagged ? "return make_float2(value[0], value[1]);" : "return 0.f;"},
        {"TASKS_PER_TOKEN", std::to_string(attentionDecodeTasksPerToken(attention))},
        {"TASK_NAME", attentionDecodeTaskName(attention)},
-       {"PARTIAL_ARGS", !splits       ? ""
-                        : params.flags ? "partial, layer_counters + l * kLayerCounters, "
-                                       : "partial, counters, "},
+       {"TASK_ARGS", taskArgs},
        {"O_BIAS", bias(params.oBias, "kiln::to_float(L.o_bias[u])")},
        {"ACTIVATION", params.activation},
        {"GATE_BIAS", bias(params.gateUpBias, "kiln::to_float(L.gate_up_bias[u])")},

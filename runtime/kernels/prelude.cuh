@@ -361,6 +361,21 @@ __device__ __forceinline__ uint4 tagged_load4(const uint64_t *words, uint32_t ep
       return make_uint4((uint32_t)w0, (uint32_t)w1, (uint32_t)w2, (uint32_t)w3);
   }
 }
+/// Counts an arrival in `counter`, a word of epoch << 32 | count that needs
+/// no zeroing: a word of another step counts as none. Returns the count with
+/// this arrival. Each failed exchange means another arrival went in, so the
+/// loop ends.
+__device__ __forceinline__ uint32_t count_arrival(uint64_t *counter, uint32_t epoch) {
+  unsigned long long seen = *reinterpret_cast<volatile unsigned long long *>(counter);
+  for (;;) {
+    const uint32_t count = (uint32_t)(seen >> 32) == epoch ? (uint32_t)seen + 1 : 1;
+    const unsigned long long was = atomicCAS(reinterpret_cast<unsigned long long *>(counter), seen,
+                                             (unsigned long long)epoch << 32 | count);
+    if (was == seen)
+      return count;
+    seen = was;
+  }
+}
 /// A flag set to `epoch` after (release) everything its writer, and what
 /// its writer synchronized with, wrote before.
 __device__ __forceinline__ void flag_release(uint32_t *flag, uint32_t epoch) {

@@ -252,8 +252,8 @@ TEST_F(CodegenTest, PersistentExchangeSharesNoMemory) {
   options.maxBatch = 4;
   options.maxTokens = 64;
   options.persistentDecode = kiln::CodegenOptions::PersistentDecode::on;
-  for (auto sync : {kiln::CodegenOptions::PersistentSync::barriers,
-                    kiln::CodegenOptions::PersistentSync::flags}) {
+  using Sync = kiln::CodegenOptions::PersistentSync;
+  for (auto sync : {Sync::barriers, Sync::flags, Sync::tagged}) {
     options.persistentSync = sync;
     std::string bytes = compile(llamaConfig(2), options);
     ASSERT_FALSE(bytes.empty()) << diagnostics;
@@ -266,7 +266,7 @@ TEST_F(CodegenTest, PersistentExchangeSharesNoMemory) {
     for (uint32_t i = 0; i < buffers->size(); ++i)
       if (buffers->Get(i)->name()->str() == "decode_persistent:exchange")
         exchange.push_back(i);
-    if (sync == kiln::CodegenOptions::PersistentSync::barriers) {
+    if (sync == Sync::barriers) {
       EXPECT_TRUE(exchange.empty());
       continue;
     }
@@ -274,11 +274,13 @@ TEST_F(CodegenTest, PersistentExchangeSharesNoMemory) {
     const uint32_t own = exchange.front();
     // For each of the kernel's tokens and 2 layers: a word a bf16 pair of
     // the residual stream (twice, 64 wide) and the MLP activations (160),
-    // then the flags and counters.
+    // then the flags and counters; with tagged words, instead of flags, the
+    // packed q/k/v rows (4 + 2 * 2 heads of 16) and attention's output (64).
     const uint64_t begin = buffers->Get(own)->offset(), end = begin + loaded->bufferBytes(own, 64);
     const uint64_t tokens = uint64_t(artifact.decode_persistent()->max_tokens());
     EXPECT_EQ(tokens, 4u);
-    EXPECT_GE(end - begin, tokens * 2 * (2 * 64 / 2 + 160 / 2) * 8);
+    const uint64_t attentionWords = sync == Sync::tagged ? 8 * 16 / 2 + 64 / 2 : 0;
+    EXPECT_GE(end - begin, tokens * 2 * (2 * 64 / 2 + 160 / 2 + attentionWords) * 8);
     for (uint32_t other = 0; other < buffers->size(); ++other) {
       if (other == own)
         continue;
@@ -287,7 +289,8 @@ TEST_F(CodegenTest, PersistentExchangeSharesNoMemory) {
       EXPECT_TRUE(otherEnd <= begin || end <= otherBegin)
           << buffers->Get(other)->name()->str() << " shares bytes with the exchange buffer";
     }
-    // The persistent kernel takes it (and no residual or MLP buffer).
+    // The persistent kernel takes it (and no residual or MLP buffer; with
+    // tagged words no q or attention buffer either).
     const fa::Launch *step =
         artifact.decode_persistent()->commands()->Get(0)->command_as_Launch();
     ASSERT_TRUE(step);
@@ -298,6 +301,10 @@ TEST_F(CodegenTest, PersistentExchangeSharesNoMemory) {
         std::string name = buffers->Get(arg->index())->name()->str();
         EXPECT_NE(name, "decode_persistent:residual");
         EXPECT_NE(name, "decode_persistent:mlp");
+        if (sync == Sync::tagged) {
+          EXPECT_NE(name, "decode_persistent:qkv");
+          EXPECT_NE(name, "decode_persistent:attention");
+        }
       }
     EXPECT_TRUE(takesExchange);
   }

@@ -124,7 +124,9 @@ cl::opt<PersistentSync, false, ListingParser<PersistentSync>> persistentSync(
     cl::values(clEnumValN(PersistentSync::barriers, "barriers",
                           "plain stores read after grid-wide barriers (default)"),
                clEnumValN(PersistentSync::flags, "flags",
-                          "tagged words and flags that readers poll; no grid barrier")));
+                          "tagged words and flags that readers poll; no grid barrier"),
+               clEnumValN(PersistentSync::tagged, "tagged",
+                          "every value a tagged word that its reader polls; no flag")));
 
 StringRef severityName(DiagnosticSeverity severity) {
   switch (severity) {
