@@ -2,13 +2,13 @@
 # One device call: the persistent decode program (codegen/PersistentDecodeKernel.cpp)
 # checked against transformers and timed side by side with kernel-by-kernel decode.
 # Here, first: bench/persistent_prepare.sh (the tools, artifacts and variants it needs).
-# Then on the GPU machine, carrying build-bench/bin, bench-artifacts, build-gpu, build-gpu-flags
+# Then on the GPU machine, carrying build-bench/bin, bench-artifacts, build-gpu, build-gpu-sync
 # and build-variants:
 #   bench/persistent_run.sh [smoke] [check] [bench] [sync] [variants] [trace] [ncu]
 # (variants and trace run bench-artifacts/SHAPE-on.kiln, compiled with --persistent-decode=on,
-# where it exists; sync times each such artifact against SHAPE[-on]-flags.kiln, compiled with
-# --persistent-sync=flags too; check takes its artifacts from $KILN_CHECK_ARTIFACTS, by default
-# build-gpu/models)
+# where it exists; sync times each such artifact against SHAPE[-on]-flags.kiln and
+# SHAPE[-on]-tagged.kiln, compiled with --persistent-sync=flags and tagged too; check takes its
+# artifacts from $KILN_CHECK_ARTIFACTS, by default build-gpu/models)
 set -uo pipefail
 # Logs go to a folder of their own, packed into $OUT/persistent-run.tgz at the end.
 out=$(mktemp -d /tmp/kiln-persistent.XXXX)
@@ -20,8 +20,8 @@ steps=${*:-smoke check bench}
 persistent_artifact() {
   if [ -f "bench-artifacts/$1-on.kiln" ]; then echo "bench-artifacts/$1-on.kiln"; else echo "bench-artifacts/$1.kiln"; fi
 }
-# Variants and traces of the flags kernels: KILN_VARIANT_SUFFIX=-flags runs
-# build-variants/SHAPE-flags/* on bench-artifacts/SHAPE[-on]-flags.kiln.
+# Variants and traces of the flags (tagged) kernels: KILN_VARIANT_SUFFIX=-flags (-tagged)
+# runs build-variants/SHAPE-flags/* on bench-artifacts/SHAPE[-on]-flags.kiln.
 suffix=${KILN_VARIANT_SUFFIX:-}
 variant_artifact() {
   local artifact; artifact=$(persistent_artifact "$1"); echo "${artifact%.kiln}$suffix.kiln"
@@ -56,11 +56,11 @@ for step in $steps; do
         done
       done
     done ;;
-  sync)  # --persistent-sync: grid barriers against flags, interleaved, two rounds
+  sync)  # --persistent-sync: grid barriers, flags and tagged words, interleaved, two rounds
     for round in ${KILN_BENCH_ROUNDS:-1 2}; do
       for shape in 1b 8b; do
         barriers=$(persistent_artifact $shape)
-        for artifact in "$barriers" "${barriers%.kiln}-flags.kiln"; do
+        for artifact in "$barriers" "${barriers%.kiln}-flags.kiln" "${barriers%.kiln}-tagged.kiln"; do
           name=$(basename "$artifact" .kiln)
           timeout 240 "$bench" "$artifact" --prefill-len 128 --contexts 128,4096 --decode-steps 64 \
             --repeats 1 --json "$out/sync-$name-$round.json" > "$out/sync-$name-$round.txt" 2>&1 || status=1

@@ -34,10 +34,11 @@ Alternatives (results unchanged):
       --config examples/llama-3.2-1b/config.json --out build-variants/1b -- --dtype bf16 ...
 """
 import argparse
-import ctypes
 import os
 import subprocess
 import sys
+
+from nvrtc import compile_cuda
 
 EDITS = {
     "nobarrier": [("      kiln::grid_wait(step.grid_barrier, barrier_target);\n", "")],
@@ -185,24 +186,11 @@ EDITS["trace-attention"] = EDITS["trace"] + ATTENTION_TRACE
 
 
 def nvrtc_compile(source, name, cuda_home):
-    """Compiles `source` after the runtime's prelude with NVRTC for sm_90, as
-    the runtime does at load; exits with NVRTC's log on failure."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "..", "runtime", "kernels", "prelude.cuh")) as f:
-        text = (f.read() + "\n" + source).encode()
-    nvrtc = ctypes.CDLL(os.path.join(cuda_home, "lib64", "libnvrtc.so"))
-    program = ctypes.c_void_p()
-    nvrtc.nvrtcCreateProgram(ctypes.byref(program), text, (name + ".cu").encode(), 0, None, None)
-    options = [b"--gpu-architecture=sm_90", b"-std=c++17",
-               b"--include-path=" + os.path.join(cuda_home, "include").encode()]
-    status = nvrtc.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
-    size = ctypes.c_size_t()
-    nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
-    log = ctypes.create_string_buffer(size.value)
-    nvrtc.nvrtcGetProgramLog(program, log)
-    nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
-    if status != 0:
-        sys.exit(f"{name}: NVRTC failed:\n{log.value.decode()}")
+    """Compiles `source` with NVRTC for sm_90, as the runtime does at load;
+    exits with NVRTC's log on failure."""
+    ok, log, _ = compile_cuda(source, name, cuda_home)
+    if not ok:
+        sys.exit(f"{name}: NVRTC failed:\n{log}")
 
 
 def main():

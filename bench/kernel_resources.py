@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Registers and spills of an artifact's kernels, as ptxas reports them when
+NVRTC compiles them for the GPU (no GPU needed): a kernel at its register cap
+that spills in a hot loop loses more than any change to it gains (the
+persistent kernel runs 9 warps a block at 168 registers, bench/NOTES.md §6).
+
+  bench/kernel_resources.py --kiln-compile build/bin/kiln-compile \\
+      --config examples/llama-3.2-1b/config.json [--kernel decode_step] [--where] \\
+      -- --dtype bf16 --persistent-sync=tagged
+
+prints a line a kernel: name, registers, bytes of spill stores and loads.
+--where also prints the source line of each spill instruction, from the cubin
+disassembled by nvdisasm (in the CUDA toolkit, or from PyPI's
+nvidia-cuda-nvdisasm: --nvdisasm PATH).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from nvrtc import compile_cuda, prelude_lines
+
+ENTRY = re.compile(r"Compiling entry function '([^']+)'")
+SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
+REGISTERS = re.compile(r"Used (\d+) registers")
+
+
+def resources(log):
+    """(kernel, registers, spill store bytes, spill load bytes) from ptxas's log."""
+    rows, kernel, spills = [], None, (0, 0)
+    for line in log.splitlines():
+        if m := ENTRY.search(line):
+            kernel = m.group(1)
+        elif m := SPILLS.search(line):
+            spills = (int(m.group(1)), int(m.group(2)))
+        elif (m := REGISTERS.search(line)) and kernel:
+            rows.append((kernel, int(m.group(1))) + spills)
+            kernel, spills = None, (0, 0)
+    return rows
+
+
+def spill_lines(cubin, nvdisasm, source):
+    """(kernel, instruction, source line) of every spill store or load."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        sass = subprocess.run([nvdisasm, "-g", "-c", f.name], check=True, capture_output=True,
+                              text=True).stdout
+    lines, found, kernel, line = source.splitlines(), [], None, None
+    for text in sass.splitlines():
+        if m := re.match(r"\s*\.text\.(\S+):", text):
+            kernel = m.group(1)
+        elif m := re.search(r'//## File ".*", line (\d+)', text):
+            line = int(m.group(1)) - prelude_lines() - 1  # the prelude and a newline come first
+        elif "SpillRefill" in text and line is not None:
+            instruction = re.sub(r"\s+", " ", text.split("*/", 1)[-1].split("(*")[0]).strip(" ;")
+            found.append((kernel, instruction, lines[line - 1].strip() if 0 < line <= len(lines) else "?"))
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kiln-compile", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--kernel", default="", help="only kernels whose name contains this")
+    parser.add_argument("--arch", default="sm_90")
+    parser.add_argument("--where", action="store_true", help="where each spill is (needs nvdisasm)")
+    parser.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "/usr/local/cuda/bin/nvdisasm")
+    parser.add_argument("--cuda-home", default="/usr/local/cuda")
+    parser.add_argument("compile_args", nargs="*")
+    args = parser.parse_args()
+    if args.where and not os.access(args.nvdisasm, os.X_OK):
+        sys.exit(f"no nvdisasm at {args.nvdisasm}: pass --nvdisasm (pip install nvidia-cuda-nvdisasm)")
+    source = subprocess.run([args.kiln_compile, args.config, "--emit=cuda"] + args.compile_args,
+                            check=True, capture_output=True, text=True).stdout
+    ok, log, cubin = compile_cuda(source, "kernels", args.cuda_home, args.arch,
+                                  ["--ptxas-options=-v"] + (["-lineinfo"] if args.where else []))
+    if not ok:
+        sys.exit(f"NVRTC failed:\n{log}")
+    rows = [row for row in resources(log) if args.kernel in row[0]]
+    if not rows:
+        sys.exit(f"no kernel named like '{args.kernel}'")
+    print(f"{'kernel':<56} {'registers':>9} {'spill stores':>12} {'spill loads':>11}")
+    for kernel, registers, stores, loads in rows:
+        print(f"{kernel:<56} {registers:>9} {stores:>12} {loads:>11}")
+    if args.where:
+        for kernel, instruction, line in spill_lines(cubin, args.nvdisasm, source):
+            if args.kernel in kernel:
+                print(f"{kernel}: {instruction}: {line}")
+
+
+if __name__ == "__main__":
+    main()
