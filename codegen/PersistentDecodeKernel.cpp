@@ -518,6 +518,12 @@ constexpr int kVocab = ${VOCAB};
 constexpr int kWidest = ${WIDEST}; // the longest input row
 constexpr float kEpsilon = ${EPSILON};
 ${QKV_CONSTANTS}
+/// This block's place in a round of the blocks that starts at block
+/// base % gridDim.x.
+__device__ __forceinline__ int rank_from(int base) {
+  const int blocks = gridDim.x;
+  return ((int)blockIdx.x - base % blocks + blocks) % blocks;
+}
 /// How rows of a weight matrix pair up into units, what a compute warp
 /// computes: one row, a gate row and its up row, or a RoPE rotation pair of
 /// the packed q, k, v rows.
@@ -541,10 +547,7 @@ template <int kUnits_, int kRows_, int kK_, RowOrder kOrder> struct Matrix {
     }
     return u;
   }
-  static __device__ __forceinline__ int first_group(int base) {
-    const int blocks = gridDim.x;
-    return ((int)blockIdx.x - base % blocks + blocks) % blocks;
-  }
+  static __device__ __forceinline__ int first_group(int base) { return rank_from(base); }
 };
 using QkvMatrix = Matrix<${QKV_ROWS} / 2, 2, kHidden, RowOrder::rotation>;
 using OMatrix = Matrix<kHidden, 1, kAttention, RowOrder::single>;
@@ -906,8 +909,9 @@ ${KV_EPILOGUE}
     }, qkv_store(l), qkv_finish(l));
     phase_end();
 
-    // Attention over the cache, a task at a time.
-    for (int task = blockIdx.x; task < tokens * kTasksPerToken; task += gridDim.x) {
+    // Attention over the cache, a task at a time, from the block after the
+    // last QKV group's on: blocks with the fewest QKV groups start first.
+    for (int task = rank_from(o_base); task < tokens * kTasksPerToken; task += gridDim.x) {
       ${NAME}_parts::${TASK_NAME}(task, ${TASK_ARGS});
       attention_done(l, task);
     }
