@@ -54,13 +54,9 @@ EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompu
 EDITS["pollsleep"] = [
     ("  v.raw = kiln::tagged_load4(words, epoch);\n  return v;\n",
      "  for (;;) {\n"
-     "    uint64_t w0, w1, w2, w3;\n"
-     "    asm volatile(\"ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%4];\\n\\t\"\n"
-     "                 \"ld.relaxed.gpu.global.v2.u64 {%2, %3}, [%4+16];\"\n"
-     "                 : \"=l\"(w0), \"=l\"(w1), \"=l\"(w2), \"=l\"(w3) : \"l\"(words) : \"memory\");\n"
-     "    if ((uint32_t)(w0 >> 32) == epoch && (uint32_t)(w1 >> 32) == epoch &&\n"
-     "        (uint32_t)(w2 >> 32) == epoch && (uint32_t)(w3 >> 32) == epoch) {\n"
-     "      v.raw = make_uint4((uint32_t)w0, (uint32_t)w1, (uint32_t)w2, (uint32_t)w3);\n"
+     "    const kiln::TaggedWords4 t = kiln::load_tagged4(words);\n"
+     "    if (t.carry(epoch)) {\n"
+     "      v.raw = t.payload();\n"
      "      return v;\n    }\n    __nanosleep(200);\n  }\n"),
 ]
 BARRIERS_ONLY, FLAGS_ONLY = {"nobarrier"}, {"pollsleep"}

@@ -878,6 +878,8 @@ template <class Wait>)cuda";
     io["STORE_OUT"] =
         "out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(v[0])";
     io["ARRIVE"] = "atomicAdd(&counters[task / kSplits], 1) + 1";
+    io["TILE_ROWS_WAIT"] = "";
+    io["WAIT_FOR_ROWS"] = "";
   } else {
     io["IO_COMMENT"] = R"cuda(// `handoff` hands over this step's values as tagged words that name the
 // step: packed(i) is the vector at index i of the tokens' packed q, k, v
@@ -889,24 +891,35 @@ template <class Handoff>)cuda";
                               type, partialParams)
                           .str();
     io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row: from the cache, or for this step's
-  // positions from the packed row of the token that wrote it.
+  // positions from the packed row of the token that wrote it, once the warp
+  // waited for the tile's rows (load_keys, before load_values).
   const int fresh_token = step.query_start[sequence];
+  auto fresh_row = [&](int key, int head) {
+    return (size_t)(fresh_token + key - fresh) * kRow + head * kHeadDim;
+  };
   auto key_vector = [&](int key, int d) {
     return key < fresh ? ${LOAD}(keys + (size_t)key * kKeyStride + d)
-                       : handoff.packed((size_t)(fresh_token + key - fresh) * kRow +
-                                        (kHeads + kv_head) * kHeadDim + d);
+                       : handoff.written(fresh_row(key, kHeads + kv_head) + d);
   };
   auto value_vector = [&](int key, int d) {
     return key < fresh ? ${LOAD}(values + (size_t)key * kKeyStride + d)
-                       : handoff.packed((size_t)(fresh_token + key - fresh) * kRow +
-                                        (kHeads + kKvHeads + kv_head) * kHeadDim + d);
+                       : handoff.written(fresh_row(key, kHeads + kKvHeads + kv_head) + d);
   };)cuda",
                               {{"LOAD", load}});
+    io["TILE_ROWS_WAIT"] = R"cuda(
+  // Tagged words: the whole warp first waits for this step's K and V rows in
+  // the tile, so that no lane polls vector after vector.
+  auto wait_for_rows = [&](int k0) {
+    for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key)
+      handoff.template warp_wait<kHeadDim>(fresh_row(key, kHeads + kv_head),
+                                           fresh_row(key, kHeads + kKvHeads + kv_head));
+  };)cuda";
     io["FIRST_TILE"] = R"cuda(  // Cached rows load at once, this step's as soon as they are written.
   if (first_tile < end) {
     load_keys(first_tile);
     load_values(first_tile);
   })cuda";
+    io["WAIT_FOR_ROWS"] = "\n    wait_for_rows(k0);";
     io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";
     io["OUT_VALUES"] = "4 / (int)sizeof(T)";
     io["STORE_OUT"] = "handoff.out(token, (head0 + g) * kHeadDim + d, v)";
@@ -974,7 +987,8 @@ ${ROWS}
   // scores a lane takes one key) and the lane's share of the V rows (for
   // p · V kLanes lanes share a row). The first kKAhead and kVAhead vectors
   // are all loaded before any is used, so that their latencies overlap: the
-  // first tile's cached rows before the wait, while the QKV GEMV finishes,
+  // first tile's cached rows before any wait for this step's, while the QKV
+  // products finish,
   // the next tile's keys once the scores are done and its values once p · V
   // is.
   constexpr int kLoadsAhead = ${LOADS_AHEAD};
@@ -982,10 +996,10 @@ ${ROWS}
   constexpr int kVSteps = 32 / kKeysPerStep;
   constexpr int kVAhead =
       kVSteps * kChunksPerLane <= kLoadsAhead ? kVSteps : kLoadsAhead / kChunksPerLane;
-  W k_ahead[kKAhead], v_ahead[kVAhead][kChunksPerLane];
+  W k_ahead[kKAhead], v_ahead[kVAhead][kChunksPerLane];${TILE_ROWS_WAIT}
   // Load the rows of the tile at k0 (of keys before `end`).
   auto load_keys = [&](int k0) {
-    const int key = k0 + lane;
+    const int key = k0 + lane;${WAIT_FOR_ROWS}
     if (key < end)
 #pragma unroll
       for (int i = 0; i < kKAhead; ++i)
@@ -1159,6 +1173,8 @@ ${FINISH}}
                               {"Q_VECTOR", io["Q_VECTOR"]},
                               {"OUT_VALUES", io["OUT_VALUES"]},
                               {"STORE_OUT", io["STORE_OUT"]},
+                              {"TILE_ROWS_WAIT", io["TILE_ROWS_WAIT"]},
+                              {"WAIT_FOR_ROWS", io["WAIT_FOR_ROWS"]},
                               {"CONSTANTS", commonConstants(params)},
                               {"KV_HEADS", std::to_string(params.kvHeads)},
                               {"GROUP_HEADS", std::to_string(groupHeads)},
@@ -1185,7 +1201,8 @@ ${FINISH}}
                                                             "\n  __shared__ bool last;"
                                                           : ""},
                               {"RETURN_IF_UNUSED",
-                               splits > 1 ? "\n  const int splits_used = (key_end - key_begin + chunk - 1) / chunk;"
+                               splits > 1 ? "\n  // Split 0 runs even without keys: every output is written."
+                                            "\n  const int splits_used = max(1, (key_end - key_begin + chunk - 1) / chunk);"
                                             "\n  if (split >= splits_used)\n    return;"
                                           : ""},
                               {"FINISH",

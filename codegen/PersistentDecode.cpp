@@ -268,9 +268,9 @@ LogicalResult PersistentDecodeLowering::run() {
     break;
   case CodegenOptions::PersistentSync::tagged:
     params.sync = PersistentDecodeParams::Sync::tagged;
-    // A word holds two 16-bit values: rotation pairs (i, i + rotary / 2)
-    // of even units must start words.
-    if (shape.rotaryDim % 4) {
+    // A word holds two 16-bit values: neox rotation pairs (i, i + rotary
+    // / 2) of even units must start words.
+    if (dtypeBytes(params.dtype) == 2 && !shape.ropeGptj && shape.rotaryDim % 4) {
       whyNot = "--persistent-sync=tagged needs a rotary dim that is a multiple of 4";
       return success();
     }
@@ -336,8 +336,11 @@ LogicalResult PersistentDecodeLowering::run() {
   }
   if (params.sync == Sync::barriers)
     buffer("mlp", params.dtype, tokens * params.inter * element);
+  // With tagged words, a slot per layer (codegen/PersistentDecodeKernel.cpp).
   if (splits)
-    buffer("partial", DType::f32, tokens * decodePartialFloatsPerToken(shape) * 4);
+    buffer("partial", DType::f32,
+           (params.sync == Sync::tagged ? params.layers : 1) * tokens *
+               decodePartialFloatsPerToken(shape) * 4);
   if (splits && params.sync == Sync::barriers)
     buffer("counters", DType::i32, tokens * decodeCountersPerToken(shape) * 4);
   // Tagged words and flags name the step that wrote them, so the memory must

@@ -167,8 +167,7 @@ constexpr llvm::StringLiteral kTaggedAttention = R"cuda(
 /// unrotated dims, v) fill a word a lane; of rotation pairs (i, i + kHalf),
 /// lanes 2k and 2k + 1 hold units i and i + 1, and the even lane writes both
 /// first values, the odd lane both second ones.
-struct QkvTaggedStore {
-  static_assert(kPerWord == 1 || kHalf % 2 == 0, "rotation pairs of an even unit start a word");
+struct QkvTaggedStore {${ROTATION_PAIRS}
   uint64_t *words; // [kTokens][kPackedRow / kPerWord]
   uint32_t epoch;
   __device__ __forceinline__ void operator()(bool active, int u, int j, float2 value) const {
@@ -204,6 +203,18 @@ struct AttentionHandoff {
   /// The vector at index i of the tokens' packed rows, once written.
   __device__ __forceinline__ W packed(size_t i) const {
     return tagged_vector(qkv_words + i / kPerWord, epoch);
+  }
+  /// Waits, with the whole warp, until the kValues values from index i on
+  /// and from index j on are written ...
+  template <int kValues> __device__ __forceinline__ void warp_wait(size_t i, size_t j) const {
+    kiln::tagged_warp_wait<kValues / kPerWord>(qkv_words + i / kPerWord, qkv_words + j / kPerWord,
+                                               epoch);
+  }
+  /// ... and the vector at index i among them.
+  __device__ __forceinline__ W written(size_t i) const {
+    W v;
+    v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();
+    return v;
   }
   /// Columns i.. of token t's output: one word.
   __device__ __forceinline__ void out(int t, int i, const float (&v)[kPerWord]) const {
@@ -259,6 +270,12 @@ std::string handoffs(const PersistentDecodeParams &params) {
 )cuda",
                        layout.countersAt, layout.counters, tagged ? "uint64_t" : "int")
                    .str();
+  // With tagged words each layer has its own split partials too: nothing
+  // but relaxed words would order a rewrite after the last layer's reads.
+  if (layout.counters && tagged)
+    counters += formatv("  constexpr int kLayerPartial = {0}; // [kTokens][heads][splits][head dim + 2]\n",
+                        params.tokens * decodePartialFloatsPerToken(params.attention))
+                    .str();
   std::string handoffs = fillTemplate(R"cuda(
   // Hand-offs: ${WHAT} of this step's epoch in `exchange`, a slot per layer,
   // so that nothing is rewritten within a step. A block reads what it needs
@@ -479,12 +496,17 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
   // The attention task: with tagged words it reads and writes them through
   // the layer's AttentionHandoff, and counts its splits in epoch-tagged words.
   bool tagged = params.sync == Sync::tagged;
+  std::string rotationPairs =
+      attention.ropeGptj ? ""
+                         : "\n  static_assert(kPerWord == 1 || kHalf % 2 == 0, \"neox rotation pairs of "
+                           "an even unit start a word\");";
   AttentionParams task = attention;
   task.decodeTaggedHandoffs = tagged;
   std::string counters = params.sync == Sync::barriers ? "counters, "
                                                        : "layer_counters + l * kLayerCounters, ";
   std::string taskArgs =
-      tagged ? "L.k_cache, L.v_cache, " + (splits ? "partial, " + counters : std::string()) +
+      tagged ? "L.k_cache, L.v_cache, " +
+                   (splits ? "partial + (size_t)l * kLayerPartial, " + counters : std::string()) +
                    "step, attention_handoff(l)"
              : "qkv_out, L.k_cache, L.v_cache, " + (splits ? "partial, " + counters : std::string()) +
                    "attn_out,\n                                  step, wait_for_qkv(l)";
@@ -892,8 +914,9 @@ ${HANDOFFS}
     const int down_base = gate_up_base + GateUpMatrix::kGroups;
 
     // rms_norm (layer 0: of the embedding rows, the first residual stream),
-    // then the packed QKV product with RoPE, q into qkv_out and k, v into the
-    // layer's cache.
+    // then the packed QKV product with RoPE, q into qkv_out (or q, k and v
+    // as tagged words for the attention tasks) and k, v into the layer's
+    // cache.
     if (l == 0)
       normalize(xs, residual_rows, tokens, embedding_in, L.attn_norm, scratch);
     else
@@ -1004,7 +1027,9 @@ ${KV_EPILOGUE}
        {"LOAD_CG", "kiln::load16_cg"},
        {"HANDOFFS", handoffs(params)},
        {"TAGGED_WORDS", params.sync == Sync::barriers ? ""
-                        : tagged                      ? (kTaggedWords + kTaggedAttention).str()
+                        : tagged ? kTaggedWords.str() +
+                                       fillTemplate(kTaggedAttention,
+                                                    {{"ROTATION_PAIRS", rotationPairs}})
                                                       : kTaggedWords.str()},
        {"ZERO_COUNTERS", zeroCounters(params)},
        {"QKV_OUTPUTS", tagged ? "T *k_cache = L.k_cache, *v_cache = L.v_cache;"

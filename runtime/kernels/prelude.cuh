@@ -346,19 +346,63 @@ __device__ __forceinline__ void tagged_store(uint64_t *word, uint32_t payload, u
                "l"((uint64_t)epoch << 32 | payload)
                : "memory");
 }
+/// Four tagged words (32 bytes, aligned), as they are now.
+struct TaggedWords4 {
+  uint64_t w[4];
+  __device__ __forceinline__ bool carry(uint32_t epoch) const {
+    return (uint32_t)(w[0] >> 32) == epoch && (uint32_t)(w[1] >> 32) == epoch &&
+           (uint32_t)(w[2] >> 32) == epoch && (uint32_t)(w[3] >> 32) == epoch;
+  }
+  __device__ __forceinline__ uint4 payload() const {
+    return make_uint4((uint32_t)w[0], (uint32_t)w[1], (uint32_t)w[2], (uint32_t)w[3]);
+  }
+};
+__device__ __forceinline__ TaggedWords4 load_tagged4(const uint64_t *words) {
+  TaggedWords4 t;
+  asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%4];\n\t"
+               "ld.relaxed.gpu.global.v2.u64 {%2, %3}, [%4+16];"
+               : "=l"(t.w[0]), "=l"(t.w[1]), "=l"(t.w[2]), "=l"(t.w[3])
+               : "l"(words)
+               : "memory");
+  return t;
+}
 /// The payloads of four tagged words (16 bytes of data), once all of them
 /// carry `epoch`.
 __device__ __forceinline__ uint4 tagged_load4(const uint64_t *words, uint32_t epoch) {
   for (unsigned polls = 0;; count_poll(polls)) {
-    uint64_t w0, w1, w2, w3;
-    asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%4];\n\t"
-                 "ld.relaxed.gpu.global.v2.u64 {%2, %3}, [%4+16];"
-                 : "=l"(w0), "=l"(w1), "=l"(w2), "=l"(w3)
-                 : "l"(words)
+    const TaggedWords4 t = load_tagged4(words);
+    if (t.carry(epoch))
+      return t.payload();
+  }
+}
+/// Waits, with all 32 lanes of the warp, until the kWords tagged words at
+/// `first` and at `second` (16-byte aligned) carry `epoch`: a lane polls two
+/// of each at a time, so that two rows of up to 64 words cost one round trip
+/// and a few registers a lane. Any lane may then read them (load_tagged4):
+/// the closing __syncwarp orders its reads after the polls that saw them
+/// written, which a later read of the same word cannot go back behind.
+template <int kWords>
+__device__ __forceinline__ void tagged_warp_wait(const uint64_t *first, const uint64_t *second,
+                                                 uint32_t epoch) {
+  static_assert(kWords % 2 == 0, "whole pairs of words");
+  auto written = [epoch](const uint64_t *pair) {
+    uint64_t w0, w1;
+    asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];"
+                 : "=l"(w0), "=l"(w1)
+                 : "l"(pair)
                  : "memory");
-    if ((uint32_t)(w0 >> 32) == epoch && (uint32_t)(w1 >> 32) == epoch &&
-        (uint32_t)(w2 >> 32) == epoch && (uint32_t)(w3 >> 32) == epoch)
-      return make_uint4((uint32_t)w0, (uint32_t)w1, (uint32_t)w2, (uint32_t)w3);
+    return (uint32_t)(w0 >> 32) == epoch && (uint32_t)(w1 >> 32) == epoch;
+  };
+  const int lane = threadIdx.x & 31;
+  for (unsigned polls = 0;; count_poll(polls)) {
+    bool mine = true;
+#pragma unroll
+    for (int i = 2 * lane; i < kWords; i += 64)
+      mine &= written(first + i) & written(second + i);
+    if (__all_sync(0xffffffffu, mine)) {
+      __syncwarp();
+      return;
+    }
   }
 }
 /// Counts an arrival in `counter`, a word of epoch << 32 | count that needs
