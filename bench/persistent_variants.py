@@ -166,7 +166,7 @@ ATTENTION_TRACE = [
      "  unsigned long long task_then = task_tracing ? global_time() : 0;\n"
      "  if (task_tracing)\n    task_trace[7] += 1;\n"
      "  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n"),
-    ("    load_values(first_tile);\n  }\n\n", "    load_values(first_tile);\n  }\n" + attention_mark(0) + "\n"),
+    ("  }\n\n  // The group's q", "  }\n" + attention_mark(0) + "\n  // The group's q"),
     ("\n  float m[kGroupHeads], l[kGroupHeads]", "\n" + attention_mark(1) + "  float m[kGroupHeads], l[kGroupHeads]"),
     ("  // Sum the lanes that shared value rows", attention_mark(2) + "  // Sum the lanes that shared value rows"),
     ("  // Each warp's weight in a head's merged state", attention_mark(3) + "  // Each warp's weight in a head's merged state"),

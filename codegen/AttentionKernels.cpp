@@ -879,7 +879,11 @@ template <class Wait>)cuda";
         "out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(v[0])";
     io["ARRIVE"] = "atomicAdd(&counters[task / kSplits], 1) + 1";
     io["TILE_ROWS_WAIT"] = "";
-    io["WAIT_FOR_ROWS"] = "";
+    io["WHICH_ROWS"] = "";
+    io["KEY_LOADED"] = "key < end";
+    io["VALUE_LOADED"] = "row < end";
+    io["LOAD_FRESH"] = "";
+    io["LOAD_FRESH_NEXT"] = "";
   } else {
     io["IO_COMMENT"] = R"cuda(// `handoff` hands over this step's values as tagged words that name the
 // step: packed(i) is the vector at index i of the tokens' packed q, k, v
@@ -907,8 +911,9 @@ template <class Handoff>)cuda";
   };)cuda",
                               {{"LOAD", load}});
     io["TILE_ROWS_WAIT"] = R"cuda(
-  // Tagged words: the whole warp first waits for this step's K and V rows in
-  // the tile, so that no lane polls vector after vector.
+  // Tagged words: the whole warp waits for this step's K and V rows in the
+  // tile at once, so that no lane polls vector after vector.
+  bool fresh_pass = false;
   auto wait_for_rows = [&](int k0) {
     for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key)
       handoff.template warp_wait<kHeadDim>(fresh_row(key, kHeads + kv_head),
@@ -918,8 +923,22 @@ template <class Handoff>)cuda";
   if (first_tile < end) {
     load_keys(first_tile);
     load_values(first_tile);
+    load_fresh(first_tile);
   })cuda";
-    io["WAIT_FOR_ROWS"] = "\n    wait_for_rows(k0);";
+    io["WHICH_ROWS"] = "; cached rows, or\n  // this step's in the fresh pass";
+    io["KEY_LOADED"] = "key < end && (key >= fresh) == fresh_pass";
+    io["VALUE_LOADED"] = "row < end && (row >= fresh) == fresh_pass";
+    io["LOAD_FRESH"] = R"cuda(
+  // This step's rows of the tile, once the warp has waited for them (after
+  // the cached rows, so that their loads do not wait too).
+  auto load_fresh = [&](int k0) {
+    wait_for_rows(k0);
+    fresh_pass = true;
+    load_keys(k0);
+    load_values(k0);
+    fresh_pass = false;
+  };)cuda";
+    io["LOAD_FRESH_NEXT"] = "\n    if (next < end)\n      load_fresh(next);";
     io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";
     io["OUT_VALUES"] = "4 / (int)sizeof(T)";
     io["STORE_OUT"] = "handoff.out(token, (head0 + g) * kHeadDim + d, v)";
@@ -997,10 +1016,10 @@ ${ROWS}
   constexpr int kVAhead =
       kVSteps * kChunksPerLane <= kLoadsAhead ? kVSteps : kLoadsAhead / kChunksPerLane;
   W k_ahead[kKAhead], v_ahead[kVAhead][kChunksPerLane];${TILE_ROWS_WAIT}
-  // Load the rows of the tile at k0 (of keys before `end`).
+  // Load the rows of the tile at k0 (of keys before `end`${WHICH_ROWS}).
   auto load_keys = [&](int k0) {
-    const int key = k0 + lane;${WAIT_FOR_ROWS}
-    if (key < end)
+    const int key = k0 + lane;
+    if (${KEY_LOADED})
 #pragma unroll
       for (int i = 0; i < kKAhead; ++i)
         k_ahead[i] = key_vector(key, i * kVec);
@@ -1012,11 +1031,11 @@ ${ROWS}
 #pragma unroll
       for (int c = 0; c < kChunksPerLane; ++c) {
         const int d = (lane_chunk + c * kLanes) * kVec;
-        if (row < end && d < kHeadDim)
+        if (${VALUE_LOADED} && d < kHeadDim)
           v_ahead[j][c] = value_vector(row, d);
       }
     }
-  };
+  };${LOAD_FRESH}
   const int first_tile = begin + warp * 32;
 ${FIRST_TILE}
 
@@ -1102,7 +1121,7 @@ ${FIRST_TILE}
       }
     }
     if (next < end)
-      load_values(next);
+      load_values(next);${LOAD_FRESH_NEXT}
   }
 
   // Sum the lanes that shared value rows, then merge the warps' states.
@@ -1174,7 +1193,11 @@ ${FINISH}}
                               {"OUT_VALUES", io["OUT_VALUES"]},
                               {"STORE_OUT", io["STORE_OUT"]},
                               {"TILE_ROWS_WAIT", io["TILE_ROWS_WAIT"]},
-                              {"WAIT_FOR_ROWS", io["WAIT_FOR_ROWS"]},
+                              {"WHICH_ROWS", io["WHICH_ROWS"]},
+                              {"KEY_LOADED", io["KEY_LOADED"]},
+                              {"VALUE_LOADED", io["VALUE_LOADED"]},
+                              {"LOAD_FRESH", io["LOAD_FRESH"]},
+                              {"LOAD_FRESH_NEXT", io["LOAD_FRESH_NEXT"]},
                               {"CONSTANTS", commonConstants(params)},
                               {"KV_HEADS", std::to_string(params.kvHeads)},
                               {"GROUP_HEADS", std::to_string(groupHeads)},
