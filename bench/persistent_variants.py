@@ -206,7 +206,8 @@ def main():
     if "\n// " in source[source.index("namespace"):].split("} // namespace")[-1]:
         sys.exit("the persistent kernel is not the artifact's last kernel")
     flags = "const uint32_t epoch = *step.epoch;" in source
-    if "AttentionHandoff{" in source:
+    tagged = "AttentionHandoff{" in source
+    if tagged:
         # Tagged words: the o product would wait for attention output that
         # no task writes.
         EDITS["noattention"] = EDITS["noattention"] + [
@@ -225,7 +226,8 @@ def main():
         os.makedirs(os.path.join(args.out, variant), exist_ok=True)
         with open(os.path.join(args.out, variant, name + ".cu"), "w") as f:
             f.write(text)
-    print(f"{name}{' (flags)' if flags else ''}: {', '.join(variants)} in {args.out}")
+    mode = " (tagged)" if tagged else " (flags)" if flags else ""
+    print(f"{name}{mode}: {', '.join(variants)} in {args.out}")
 
 
 if __name__ == "__main__":
