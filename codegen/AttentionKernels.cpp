@@ -746,6 +746,128 @@ std::string codegen::zeroDecodeCounters(const AttentionParams &params, llvm::Str
       .str();
 }
 
+namespace {
+
+/// How a decode attention task gets q and this step's K/V rows and hands on
+/// its output: plain memory after `wait()`, or tagged words through
+/// `handoff` (decodeTaggedHandoffs). Placeholders of attentionDecodeTask's
+/// text, for vectors of `width` values.
+llvm::StringMap<std::string> decodeTaskHandoffs(const AttentionParams &params, int64_t width) {
+  bool tagged = params.decodeTaggedHandoffs;
+  assert((!tagged || width > 1) && "tagged words carry whole 16-byte vectors");
+  std::string type = cudaTypeName(params.dtype).str();
+  std::string load = width > 1 ? "kiln::load16_cg" : "kiln::load1_cg";
+  std::string partialParams =
+      params.decodeSplits == 1
+          ? ""
+          : formatv("float *__restrict__ partial, {0} *__restrict__ counters, ",
+                    tagged ? "uint64_t" : "int")
+                .str();
+  llvm::StringMap<std::string> io;
+  if (!tagged) {
+    io["IO_COMMENT"] = R"cuda(// `wait()` returns once what earlier work wrote (q, this step's K/V rows,
+// the zeroed counters) may be read; the loads before it touch only cached
+// rows of earlier steps.
+template <class Wait>)cuda";
+    io["IO_PARAMS"] = formatv("const {0} *__restrict__ qkv, const {0} *__restrict__ k_cache,\n"
+                              "        const {0} *__restrict__ v_cache, {1}{0} *__restrict__ out,\n"
+                              "        kiln::StepState step, Wait wait",
+                              type, partialParams)
+                          .str();
+    io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row.
+  auto key_vector = [&](int key, int d) { return ${LOAD}(keys + (size_t)key * kKeyStride + d); };
+  auto value_vector = [&](int key, int d) { return ${LOAD}(values + (size_t)key * kKeyStride + d); };)cuda",
+                              {{"LOAD", load}});
+    io["FIRST_TILE"] = R"cuda(  // A first tile with none of this step's rows loads before the wait, one
+  // with some after it (a reload of the same registers would wait for the
+  // first load).
+  const bool cached_tile = first_tile + 32 <= fresh;
+  if (first_tile < end && cached_tile) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  }
+  wait();
+  if (first_tile < end && !cached_tile) {
+    load_keys(first_tile);
+    load_values(first_tile);
+  })cuda";
+    io["Q_VECTOR"] = load + "(qkv + (size_t)token * kRow + head0 * kHeadDim + i)";
+    io["OUT_VALUES"] = "1";
+    io["STORE_OUT"] =
+        "out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(v[0])";
+    io["ARRIVE"] = "atomicAdd(&counters[task / kSplits], 1) + 1";
+    io["TILE_ROWS_WAIT"] = "";
+    io["WHICH_ROWS"] = "";
+    io["KEY_LOADED"] = "key < end";
+    io["VALUE_LOADED"] = "row < end";
+    io["LOAD_FRESH"] = "";
+    io["LOAD_FRESH_NEXT"] = "";
+  } else {
+    io["IO_COMMENT"] = R"cuda(// `handoff` hands over this step's values as tagged words that name the
+// step: packed(i) is the vector at index i of the tokens' packed q, k, v
+// rows once it is written, out(t, i, v) writes columns i.. of token t's
+// output, and the splits count in words tagged with handoff.epoch.
+template <class Handoff>)cuda";
+    io["IO_PARAMS"] = formatv("const {0} *__restrict__ k_cache, const {0} *__restrict__ v_cache,\n"
+                              "        {1}kiln::StepState step, Handoff handoff",
+                              type, partialParams)
+                          .str();
+    io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row: from the cache, or for this step's
+  // positions from the packed row of the token that wrote it, once the warp
+  // waited for the tile's rows (load_fresh).
+  const int fresh_token = step.query_start[sequence];
+  auto fresh_row = [&](int key, int head) {
+    return (size_t)(fresh_token + key - fresh) * kRow + head * kHeadDim;
+  };
+  auto key_vector = [&](int key, int d) {
+    return key < fresh ? ${LOAD}(keys + (size_t)key * kKeyStride + d)
+                       : handoff.written(fresh_row(key, kHeads + kv_head) + d);
+  };
+  auto value_vector = [&](int key, int d) {
+    return key < fresh ? ${LOAD}(values + (size_t)key * kKeyStride + d)
+                       : handoff.written(fresh_row(key, kHeads + kKvHeads + kv_head) + d);
+  };)cuda",
+                              {{"LOAD", load}});
+    io["TILE_ROWS_WAIT"] = R"cuda(
+  // Tagged words: the whole warp waits for this step's K and V rows in the
+  // tile at once, so that no lane polls vector after vector.
+  bool fresh_pass = false;
+  auto wait_for_rows = [&](int k0) {
+    for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key)
+      handoff.template warp_wait<kHeadDim>(fresh_row(key, kHeads + kv_head),
+                                           fresh_row(key, kHeads + kKvHeads + kv_head));
+  };)cuda";
+    io["FIRST_TILE"] = R"cuda(  // Cached rows load at once, this step's as soon as they are written.
+  if (first_tile < end) {
+    load_keys(first_tile);
+    load_values(first_tile);
+    load_fresh(first_tile);
+  })cuda";
+    io["WHICH_ROWS"] = "; cached rows, or\n  // this step's in the fresh pass";
+    io["KEY_LOADED"] = "key < end && (key >= fresh) == fresh_pass";
+    io["VALUE_LOADED"] = "row < end && (row >= fresh) == fresh_pass";
+    io["LOAD_FRESH"] = R"cuda(
+  // This step's rows of the tile, once the warp has waited for them (after
+  // the cached rows, so that their loads do not wait too).
+  auto load_fresh = [&](int k0) {
+    wait_for_rows(k0);
+    fresh_pass = true;
+    load_keys(k0);
+    load_values(k0);
+    fresh_pass = false;
+  };)cuda";
+    io["LOAD_FRESH_NEXT"] = "\n    if (next < end)\n      load_fresh(next);";
+    io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";
+    io["OUT_VALUES"] = "4 / (int)sizeof(T)";
+    io["STORE_OUT"] = "handoff.out(token, (head0 + g) * kHeadDim + d, v)";
+    io["ARRIVE"] = "kiln::count_arrival(counters + task / kSplits, handoff.epoch)";
+  }
+
+  return io;
+}
+
+} // namespace
+
 std::string codegen::attentionDecodeTaskName(const AttentionParams &params) {
   return "attention_decode_" + shapeSuffix(params) + "_task";
 }
@@ -763,8 +885,6 @@ std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::St
   int64_t chunks = params.headDim / width;
   int64_t lanesPerKey = std::min<int64_t>(32, llvm::PowerOf2Ceil(chunks));
   std::string name = attentionDecodeTaskName(params);
-  bool tagged = params.decodeTaggedHandoffs;
-  assert((!tagged || width > 1) && "tagged words carry whole 16-byte vectors");
 
   // The merged state of the block's warps is the result when the block was
   // the only split with keys.
@@ -836,115 +956,7 @@ std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::St
   }
 )cuda";
 
-  // How the task gets q and this step's K/V rows and hands on its output:
-  // plain memory after `wait()`, or tagged words through `handoff`.
-  std::string type = cudaTypeName(params.dtype).str();
-  std::string load = width > 1 ? "kiln::load16_cg" : "kiln::load1_cg";
-  std::string partialParams =
-      splits == 1 ? ""
-                  : formatv("float *__restrict__ partial, {0} *__restrict__ counters, ",
-                            tagged ? "uint64_t" : "int")
-                        .str();
-  llvm::StringMap<std::string> io;
-  if (!tagged) {
-    io["IO_COMMENT"] = R"cuda(// `wait()` returns once what earlier work wrote (q, this step's K/V rows,
-// the zeroed counters) may be read; the loads before it touch only cached
-// rows of earlier steps.
-template <class Wait>)cuda";
-    io["IO_PARAMS"] = formatv("const {0} *__restrict__ qkv, const {0} *__restrict__ k_cache,\n"
-                              "        const {0} *__restrict__ v_cache, {1}{0} *__restrict__ out,\n"
-                              "        kiln::StepState step, Wait wait",
-                              type, partialParams)
-                          .str();
-    io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row.
-  auto key_vector = [&](int key, int d) { return ${LOAD}(keys + (size_t)key * kKeyStride + d); };
-  auto value_vector = [&](int key, int d) { return ${LOAD}(values + (size_t)key * kKeyStride + d); };)cuda",
-                              {{"LOAD", load}});
-    io["FIRST_TILE"] = R"cuda(  // A first tile with none of this step's rows loads before the wait, one
-  // with some after it (a reload of the same registers would wait for the
-  // first load).
-  const bool cached_tile = first_tile + 32 <= fresh;
-  if (first_tile < end && cached_tile) {
-    load_keys(first_tile);
-    load_values(first_tile);
-  }
-  wait();
-  if (first_tile < end && !cached_tile) {
-    load_keys(first_tile);
-    load_values(first_tile);
-  })cuda";
-    io["Q_VECTOR"] = load + "(qkv + (size_t)token * kRow + head0 * kHeadDim + i)";
-    io["OUT_VALUES"] = "1";
-    io["STORE_OUT"] =
-        "out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(v[0])";
-    io["ARRIVE"] = "atomicAdd(&counters[task / kSplits], 1) + 1";
-    io["TILE_ROWS_WAIT"] = "";
-    io["WHICH_ROWS"] = "";
-    io["KEY_LOADED"] = "key < end";
-    io["VALUE_LOADED"] = "row < end";
-    io["LOAD_FRESH"] = "";
-    io["LOAD_FRESH_NEXT"] = "";
-  } else {
-    io["IO_COMMENT"] = R"cuda(// `handoff` hands over this step's values as tagged words that name the
-// step: packed(i) is the vector at index i of the tokens' packed q, k, v
-// rows once it is written, out(t, i, v) writes columns i.. of token t's
-// output, and the splits count in words tagged with handoff.epoch.
-template <class Handoff>)cuda";
-    io["IO_PARAMS"] = formatv("const {0} *__restrict__ k_cache, const {0} *__restrict__ v_cache,\n"
-                              "        {1}kiln::StepState step, Handoff handoff",
-                              type, partialParams)
-                          .str();
-    io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row: from the cache, or for this step's
-  // positions from the packed row of the token that wrote it, once the warp
-  // waited for the tile's rows (load_keys, before load_values).
-  const int fresh_token = step.query_start[sequence];
-  auto fresh_row = [&](int key, int head) {
-    return (size_t)(fresh_token + key - fresh) * kRow + head * kHeadDim;
-  };
-  auto key_vector = [&](int key, int d) {
-    return key < fresh ? ${LOAD}(keys + (size_t)key * kKeyStride + d)
-                       : handoff.written(fresh_row(key, kHeads + kv_head) + d);
-  };
-  auto value_vector = [&](int key, int d) {
-    return key < fresh ? ${LOAD}(values + (size_t)key * kKeyStride + d)
-                       : handoff.written(fresh_row(key, kHeads + kKvHeads + kv_head) + d);
-  };)cuda",
-                              {{"LOAD", load}});
-    io["TILE_ROWS_WAIT"] = R"cuda(
-  // Tagged words: the whole warp waits for this step's K and V rows in the
-  // tile at once, so that no lane polls vector after vector.
-  bool fresh_pass = false;
-  auto wait_for_rows = [&](int k0) {
-    for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key)
-      handoff.template warp_wait<kHeadDim>(fresh_row(key, kHeads + kv_head),
-                                           fresh_row(key, kHeads + kKvHeads + kv_head));
-  };)cuda";
-    io["FIRST_TILE"] = R"cuda(  // Cached rows load at once, this step's as soon as they are written.
-  if (first_tile < end) {
-    load_keys(first_tile);
-    load_values(first_tile);
-    load_fresh(first_tile);
-  })cuda";
-    io["WHICH_ROWS"] = "; cached rows, or\n  // this step's in the fresh pass";
-    io["KEY_LOADED"] = "key < end && (key >= fresh) == fresh_pass";
-    io["VALUE_LOADED"] = "row < end && (row >= fresh) == fresh_pass";
-    io["LOAD_FRESH"] = R"cuda(
-  // This step's rows of the tile, once the warp has waited for them (after
-  // the cached rows, so that their loads do not wait too).
-  auto load_fresh = [&](int k0) {
-    wait_for_rows(k0);
-    fresh_pass = true;
-    load_keys(k0);
-    load_values(k0);
-    fresh_pass = false;
-  };)cuda";
-    io["LOAD_FRESH_NEXT"] = "\n    if (next < end)\n      load_fresh(next);";
-    io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";
-    io["OUT_VALUES"] = "4 / (int)sizeof(T)";
-    io["STORE_OUT"] = "handoff.out(token, (head0 + g) * kHeadDim + d, v)";
-    io["ARRIVE"] = "kiln::count_arrival(counters + task / kSplits, handoff.epoch)";
-  }
-
+  llvm::StringMap<std::string> io = decodeTaskHandoffs(params, width);
   return fillTemplate(R"cuda(
 ${ALIBI}
 // Tasks: tokens x ${KV_HEADS} kv heads x ${HEAD_GROUPS} head group(s) x ${SPLITS} split(s), each
@@ -1182,7 +1194,7 @@ ${FINISH}}
 )cuda",
                              {{"ALIBI", alibiTable(params, name)},
                               {"NAME", name},
-                              {"T", type},
+                              {"T", cudaTypeName(params.dtype).str()},
                               {"THREADS", std::to_string(kDecodeWarps * 32)},
                               {"SYNC", sync.str()},
                               {"IO_COMMENT", io["IO_COMMENT"]},
