@@ -19,7 +19,7 @@ Alternatives (results unchanged):
   inflightN    the copy warp keeps at most N chunks arriving at once, not
                the kernel's 2 (N = 8: no limit, as before the limit)
   twoacc       two MMA accumulators a warp (alternate steps), not one chain
-  pollsleep    (flags, tagged) a reader of a tagged word not yet written sleeps 200 ns
+  pollsleep    (flags, tagged) a reader of tagged words not yet written sleeps 200 ns
                before polling again
   trace        the kernel as it is, with a timeline: for one decode step (at
                position 160, its first three runs) thread 0 of every block
@@ -48,16 +48,13 @@ EDITS = {
 }
 EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompute"]
 
-# Flags mode: a reader that finds a tagged word not yet written sleeps 200 ns
-# before it polls again, so that up to 132 x 256 polling threads leave L2 to
-# the weight stream (at the cost of up to that much latency a hand-off).
+# Flags and tagged modes: a reader that finds a tagged word not yet written
+# sleeps 200 ns before it polls again, so that up to 132 x 256 polling
+# threads leave L2 to the weight stream (at the cost of up to that much
+# latency a hand-off). The residual stream, MLP activations and (tagged)
+# attention output; not q or the warps' waits for K/V rows.
 EDITS["pollsleep"] = [
-    ("  v.raw = kiln::tagged_load4(words, epoch);\n  return v;\n",
-     "  for (;;) {\n"
-     "    const kiln::TaggedWords4 t = kiln::load_tagged4(words);\n"
-     "    if (t.carry(epoch)) {\n"
-     "      v.raw = t.payload();\n"
-     "      return v;\n    }\n    __nanosleep(200);\n  }\n"),
+    ("      if (all)\n        return;\n    }\n", "      if (all)\n        return;\n      __nanosleep(200);\n    }\n"),
 ]
 BARRIERS_ONLY, FLAGS_ONLY = {"nobarrier"}, {"pollsleep"}
 
@@ -139,7 +136,7 @@ EDITS["trace"] = [
      "      const long long wait_start = clock64();\n"
      "      kiln::mbarrier_wait(&ring.full[slot], (ring.chunk / kStages) & 1);\n"
      "      if (threadIdx.x == 0)\n        chunk_wait_cycles += clock64() - wait_start;\n"),
-    ("  auto embedding_in = [&]", TRACE_SETUP + "  auto embedding_in = [&]"),
+    ("  const EmbeddingInput embedding_in", TRACE_SETUP + "  const EmbeddingInput embedding_in"),
     ("    const LayerTensors &L = layers[l];\n", "    const LayerTensors &L = layers[l];\n    trace(l, 0);\n"),
     ("    consume<QkvMatrix>(", "    trace(l, 1);\n    consume<QkvMatrix>("),
     ("    phase_end();\n\n    // Attention", "    trace(l, 2);\n    phase_end();\n    trace(l, 3);\n\n    // Attention"),

@@ -151,13 +151,29 @@ template <int kN> struct TaggedStore {
   }
 };
 
-/// The vector of T at `words` (kVec values in 4 tagged words) once this
-/// step wrote it.
-__device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch) {
-  W v;
-  v.raw = kiln::tagged_load4(words, epoch);
-  return v;
-}
+/// ... or tagged words: one poll loads all n vectors and looks at their
+/// tags together, so that n vectors cost one round trip, not n.
+struct TaggedInput {
+  static constexpr int kBatch = 8;
+  const uint64_t *words;
+  uint32_t epoch;
+  template <int kN>
+  __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
+    for (unsigned polls = 0;; kiln::count_poll(polls)) {
+      bool all = true;
+#pragma unroll
+      for (int k = 0; k < kN; ++k)
+        if (k < n) {
+          const kiln::TaggedWords4 t = kiln::load_tagged4(words + at[k] / kPerWord);
+          all &= t.carry(epoch);
+          v[k].raw = t.payload();
+        }
+      if (all)
+        return;
+    }
+  }
+};
+
 )cuda";
 
 /// With tagged words: this step's packed q, k, v rows and attention's output.
@@ -193,6 +209,14 @@ struct QkvTaggedStore {${ROTATION_PAIRS}
     }
   }
 };
+
+/// The vector of T at `words` (kVec values in 4 tagged words) once this
+/// step wrote it.
+__device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch) {
+  W v;
+  v.raw = kiln::tagged_load4(words, epoch);
+  return v;
+}
 
 /// An attention task's hand-offs of one layer (its `Handoff`): this step's
 /// packed q, k, v rows in, its output out, as tagged words.
@@ -249,18 +273,16 @@ std::string handoffs(const PersistentDecodeParams &params) {
     kiln::group_sync<kComputeThreads>();
   };
   auto phase_end = grid_barrier;
-  auto residual_in = [=](int, int) {
-    return [=](int j, int i) { return kiln::load16_cg(residual + (size_t)j * kHidden + i); };
-  };
+  auto residual_in = [=](int, int) { return PlainInput{residual}; };
   auto residual_out = [=](int, int) { return PlainStore<kHidden>{residual}; };
-  auto mlp_in = [=](int) { return [=](int i) { return kiln::load16_cg(mlp_out + i); }; };
+  auto mlp_in = [=](int) { return PlainInput{mlp_out}; };
   auto mlp_store = [=](int) { return PlainStore<kInter>{mlp_out}; };
   auto qkv_store = [](int) { return NoStore{}; };
   auto qkv_finish = [](int) { return NoFinish{}; };
   auto wait_for_qkv = [](int) { return [] {}; };
   auto attention_done = [](int, int) {};
   auto wait_for_attention = [&](int, bool) { grid_barrier(); };
-  auto attention_in = [=](int) { return [=](int i) { return kiln::load16_cg(attn_out + i); }; };)cuda";
+  auto attention_in = [=](int) { return PlainInput{attn_out}; };)cuda";
   ExchangeLayout layout(params);
   bool tagged = params.sync == Sync::tagged;
   std::string counters;
@@ -288,16 +310,12 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
   // next phase's inputs overwrite.
   auto phase_end = [] { kiln::group_sync<kComputeThreads>(); };
   auto residual_in = [=](int l, int s) {
-    const uint64_t *words = stream_words + (size_t)(l * 2 + s) * kStreamWords;
-    return [=](int j, int i) { return tagged_vector(words + (j * kHidden + i) / kPerWord, epoch); };
+    return TaggedInput{stream_words + (size_t)(l * 2 + s) * kStreamWords, epoch};
   };
   auto residual_out = [=](int l, int s) {
     return TaggedStore<kHidden>{stream_words + (size_t)(l * 2 + s) * kStreamWords, epoch};
   };
-  auto mlp_in = [=](int l) {
-    const uint64_t *words = mlp_words + (size_t)l * kMlpWords;
-    return [=](int i) { return tagged_vector(words + i / kPerWord, epoch); };
-  };
+  auto mlp_in = [=](int l) { return TaggedInput{mlp_words + (size_t)l * kMlpWords, epoch}; };
   auto mlp_store = [=](int l) { return TaggedStore<kInter>{mlp_words + (size_t)l * kMlpWords, epoch}; };)cuda",
                                       {{"WHAT", tagged ? "tagged words" : "tagged words and flags"},
                                        {"MLP_AT", std::to_string(layout.residualWords)},
@@ -325,8 +343,7 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
   auto attention_done = [](int, int) { kiln::group_sync<kComputeThreads>(); };
   auto wait_for_attention = [](int, bool) {};
   auto attention_in = [=](int l) {
-    const uint64_t *words = attention_words + (size_t)l * kAttentionWords;
-    return [=](int i) { return tagged_vector(words + i / kPerWord, epoch); };
+    return TaggedInput{attention_words + (size_t)l * kAttentionWords, epoch};
   };)cuda",
                                    {{"MLP_AT", std::to_string(layout.residualWords)},
                                     {"QKV_AT", std::to_string(layout.qkvWordsAt)},
@@ -375,7 +392,7 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
       kiln::flag_acquire(task_flags + l * kLayerTasks + t, epoch);
     kiln::group_sync<kComputeThreads>();
   };
-  auto attention_in = [=](int) { return [=](int i) { return kiln::load16_cg(attn_out + i); }; };)cuda",
+  auto attention_in = [=](int) { return PlainInput{attn_out}; };)cuda",
                                  {{"QKV_GROUPS", std::to_string(layout.qkvGroups)},
                                   {"MLP_AT", std::to_string(layout.residualWords)},
                                   {"QKV_FLAGS_AT", std::to_string(layout.qkvFlagsAt)},
@@ -712,6 +729,36 @@ template <class M> struct ChunkProduct {
   }
 };
 
+/// A norm's or product's input, row-major vectors of T that other blocks
+/// wrote (or the embedding rows of the step's tokens): (at, v, n) loads the
+/// n vectors at flat indices at[0..n), all issued before any is used.
+/// load_rows asks for kBatch at a time: plain loads need no batch to be in
+/// flight together (and more live registers spill elsewhere in the kernel).
+struct PlainInput {
+  static constexpr int kBatch = 1;
+  const T *data;
+  template <int kN>
+  __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
+#pragma unroll
+    for (int k = 0; k < kN; ++k)
+      if (k < n)
+        v[k] = kiln::load16_cg(data + at[k]);
+  }
+};
+struct EmbeddingInput {
+  const T *table;
+  const int32_t *token_ids;
+  template <int kN>
+  __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
+#pragma unroll
+    for (int k = 0; k < kN; ++k)
+      if (k < n) {
+        const int id = token_ids[at[k] / kHidden];
+        v[k] = kiln::load16_cg(table + (size_t)(id >= 0 && id < kVocab ? id : 0) * kHidden +
+                               at[k] % kHidden);
+      }
+  }
+};
 /// Where an epilogue's values go when it writes nothing itself: row-major
 /// [tokens][kN] values of T, read by other blocks after a grid barrier.
 template <int kN> struct PlainStore {
@@ -792,22 +839,34 @@ __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int
   }
 }
 
-/// xs[j] = rms_norm(row j) * weight, rounded to T, for each token, where
-/// load(j, i) is the vector at column i of row j (rows that other blocks
-/// wrote); the rows are kept in `rows` as read (the residual stream that the
-/// next epilogues add to).
-template <class Load>
+/// Row j of a norm's input: row j of the tokens' rows, or another.
+struct SameRow {
+  __device__ __forceinline__ int operator()(int j) const { return j; }
+};
+
+/// xs[j] = rms_norm(row row_of(j)) * weight, rounded to T, for each token,
+/// the rows read through `load` (rows that other blocks wrote); the rows
+/// are kept in `rows` as read (the residual stream that the next epilogues
+/// add to).
+template <class Load, class RowOf = SameRow>
 __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
-                                          const NormT *weight, float *scratch) {
+                                          const NormT *weight, float *scratch, RowOf row_of = {}) {
   constexpr int kItems = (kHidden / kVec + kComputeThreads - 1) / kComputeThreads;
   for (int j = 0; j < tokens; ++j) {
+    int at[kItems], n = 0;
+#pragma unroll
+    for (int item = 0; item < kItems; ++item) {
+      const int i = (item * kComputeThreads + threadIdx.x) * kVec;
+      at[item] = row_of(j) * kHidden + i;
+      n += i < kHidden;
+    }
     W v[kItems];
+    load(at, v, n);
     float total = 0.f;
 #pragma unroll
     for (int item = 0; item < kItems; ++item) {
       const int i = (item * kComputeThreads + threadIdx.x) * kVec;
       if (i < kHidden) {
-        v[item] = load(j, i);
         *reinterpret_cast<W *>(rows + j * kHidden + i) = v[item];
         for (int e = 0; e < kVec; ++e)
           total += v[item].get(e) * v[item].get(e);
@@ -827,11 +886,24 @@ __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
   kiln::group_sync<kComputeThreads>();
 }
 
-/// xs = the tokens' rows of a [tokens, kK] input, load(i) being the vector
-/// at flat index i.
+/// xs = the tokens' rows of a [tokens, kK] input, read through `load`,
+/// Load::kBatch vectors a thread at a time.
 template <int kK, class Load> __device__ __forceinline__ void load_rows(T *xs, int tokens, Load load) {
-  for (int i = threadIdx.x * kVec; i < tokens * kK; i += kComputeThreads * kVec)
-    *reinterpret_cast<W *>(xs + i) = load(i);
+  constexpr int kBatch = Load::kBatch, kStride = kComputeThreads * kVec;
+  for (int i0 = threadIdx.x * kVec; i0 < tokens * kK; i0 += kBatch * kStride) {
+    int at[kBatch], n = 0;
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k) {
+      at[k] = i0 + k * kStride;
+      n += at[k] < tokens * kK;
+    }
+    W v[kBatch];
+    load(at, v, n);
+#pragma unroll
+    for (int k = 0; k < kBatch; ++k)
+      if (k < n)
+        *reinterpret_cast<W *>(xs + at[k]) = v[k];
+  }
   kiln::group_sync<kComputeThreads>();
 }
 
@@ -901,10 +973,7 @@ ${LAYER_TABLE}  }
       first_positions[j] = step.positions[j];
       first_slots[j] = step.slot[step.token_seq[j]];
     }
-  auto embedding_in = [&](int j, int i) {
-    const int id = step.token_ids[j];
-    return kiln::load16_cg(embedding + (size_t)(id >= 0 && id < kVocab ? id : 0) * kHidden + i);
-  };
+  const EmbeddingInput embedding_in{embedding, step.token_ids};
 ${HANDOFFS}
 
   for (int l = 0; l < kLayers; ++l) {
@@ -975,10 +1044,8 @@ ${KV_EPILOGUE}
   // thread, block and one atomic per block into step.best_logit.
   // (A row of this step's tokens whatever last_token says: flags would wait
   // forever for any other.)
-  auto last_stream = residual_in(kLayers - 1, 1);
-  normalize(xs, residual_rows, tokens,
-            [&](int j, int i) { return last_stream(min(max(step.last_token[j], 0), tokens - 1), i); },
-            final_norm, scratch);
+  normalize(xs, residual_rows, tokens, residual_in(kLayers - 1, 1), final_norm, scratch,
+            [&](int j) { return min(max(step.last_token[j], 0), tokens - 1); });
   unsigned long long best[kTokens] = {};
   consume<LmHeadMatrix>(ring, xs, tokens, kLayers * kLayerGroups, groups, group_count,
                         [&](int u, int j, const Sums<LmHeadMatrix> &acc) {
