@@ -54,7 +54,8 @@ EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompu
 # latency a hand-off). The residual stream, MLP activations and (tagged)
 # attention output; not q or the warps' waits for K/V rows.
 EDITS["pollsleep"] = [
-    ("      if (all)\n        return;\n    }\n", "      if (all)\n        return;\n      __nanosleep(200);\n    }\n"),
+    ("      if (!missing)\n        return;\n    }\n",
+     "      if (!missing)\n        return;\n      __nanosleep(200);\n    }\n"),
 ]
 BARRIERS_ONLY, FLAGS_ONLY = {"nobarrier"}, {"pollsleep"}
 

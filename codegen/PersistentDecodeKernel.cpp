@@ -151,24 +151,29 @@ template <int kN> struct TaggedStore {
   }
 };
 
-/// ... or tagged words: one poll loads all n vectors and looks at their
-/// tags together, so that n vectors cost one round trip, not n.
+/// ... or tagged words: a poll loads all n vectors not yet seen written
+/// and looks at their tags together, so that n vectors cost one round trip,
+/// not n, and a poll that comes too early asks again only for the rest.
 struct TaggedInput {
   static constexpr int kBatch = 8;
   const uint64_t *words;
   uint32_t epoch;
   template <int kN>
   __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
+    static_assert(kN < 32, "a bit a vector");
+    unsigned missing = (1u << n) - 1;
     for (unsigned polls = 0;; kiln::count_poll(polls)) {
-      bool all = true;
+      const unsigned asked = missing; // all loads of a poll go out before any tag is seen
 #pragma unroll
       for (int k = 0; k < kN; ++k)
-        if (k < n) {
+        if (asked >> k & 1) {
           const kiln::TaggedWords4 t = kiln::load_tagged4(words + at[k] / kPerWord);
-          all &= t.carry(epoch);
-          v[k].raw = t.payload();
+          if (t.carry(epoch)) {
+            v[k].raw = t.payload();
+            missing &= ~(1u << k);
+          }
         }
-      if (all)
+      if (!missing)
         return;
     }
   }
