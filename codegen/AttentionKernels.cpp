@@ -797,6 +797,12 @@ template <class Wait>)cuda";
         "out[((size_t)token * kHeads + head0 + g) * kHeadDim + d] = kiln::from_float<T>(v[0])";
     io["ARRIVE"] = "atomicAdd(&counters[task / kSplits], 1) + 1";
     io["TILE_ROWS_WAIT"] = "";
+    io["TOKEN_STEP"] = "";
+    io["SEQUENCE"] = "step.token_seq[token]";
+    io["POSITION"] = "step.positions[token]";
+    io["KV_LEN"] = "step.kv_len[sequence]";
+    io["SLOT"] = "step.slot[sequence]";
+    io["QUERY_START"] = "step.query_start[sequence]";
     io["WHICH_ROWS"] = "";
     io["KEY_LOADED"] = "key < end";
     io["VALUE_LOADED"] = "row < end";
@@ -815,7 +821,7 @@ template <class Handoff>)cuda";
     io["ROWS"] = fillTemplate(R"cuda(  // Vector d.. of a key's (value's) row: from the cache, or for this step's
   // positions from the packed row of the token that wrote it, once the warp
   // waited for the tile's rows (load_fresh).
-  const int fresh_token = step.query_start[sequence];
+  const int fresh_token = token_step.query_start;
   auto fresh_row = [&](int key, int head) {
     return (size_t)(fresh_token + key - fresh) * kRow + head * kHeadDim;
   };
@@ -858,6 +864,14 @@ template <class Handoff>)cuda";
   };)cuda";
     io["LOAD_FRESH_NEXT"] = "\n    if (next < end)\n      load_fresh(next);";
     io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";
+    // The token's step state as the kernel read it once, not from global
+    // memory under the weight stream every layer.
+    io["TOKEN_STEP"] = "  const auto token_step = handoff.step_of(token);\n";
+    io["SEQUENCE"] = "token_step.sequence";
+    io["POSITION"] = "token_step.position";
+    io["KV_LEN"] = "token_step.kv_len";
+    io["SLOT"] = "token_step.slot";
+    io["QUERY_START"] = "token_step.query_start";
     io["OUT_VALUES"] = "4 / (int)sizeof(T)";
     io["STORE_OUT"] = "handoff.out(token, (head0 + g) * kHeadDim + d, v)";
     io["ARRIVE"] = "kiln::count_arrival(counters + task / kSplits, handoff.epoch)";
@@ -991,9 +1005,9 @@ ${CONSTANTS}
   const int kv_head = task / (kSplits * kHeadGroups) % kKvHeads;
   const int head0 = kv_head * kGroup + head_group * kGroupHeads;
   const int heads_here = min(kGroupHeads, kGroup - head_group * kGroupHeads);
-  const int sequence = step.token_seq[token];
-  const int pos = step.positions[token];
-  const int key_end = min(step.kv_len[sequence], pos + 1);
+${TOKEN_STEP}  const int sequence = ${SEQUENCE};
+  const int pos = ${POSITION};
+  const int key_end = min(${KV_LEN}, pos + 1);
   const int key_begin = ${KEY_BEGIN};
   // Splits of whole 32-key tiles, at least kMinTiles for each warp (a few
   // more tiles cost a warp less than a combine): a short context leaves the
@@ -1003,13 +1017,13 @@ ${CONSTANTS}
                         ((key_end - key_begin + kSplits - 1) / kSplits + 31) / 32 * 32);
   const int begin = key_begin + split * chunk;
   const int end = min(key_end, begin + chunk);${RETURN_IF_UNUSED}
-  const size_t cache_base = (size_t)step.slot[sequence] * kMaxSeqLen * kKeyStride + kv_head * kHeadDim;
+  const size_t cache_base = (size_t)${SLOT} * kMaxSeqLen * kKeyStride + kv_head * kHeadDim;
   const T *keys = k_cache + cache_base;
   const T *values = v_cache + cache_base;
   // Positions from `fresh` on (this step's tokens of the sequence, whose
   // positions are consecutive) were written in this step, by the QKV
   // product: they are read after the wait, or from the hand-off.
-  const int fresh = pos - (token - step.query_start[sequence]);
+  const int fresh = pos - (token - ${QUERY_START});
 
 ${ROWS}
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -1205,6 +1219,12 @@ ${FINISH}}
                               {"OUT_VALUES", io["OUT_VALUES"]},
                               {"STORE_OUT", io["STORE_OUT"]},
                               {"TILE_ROWS_WAIT", io["TILE_ROWS_WAIT"]},
+                              {"TOKEN_STEP", io["TOKEN_STEP"]},
+                              {"SEQUENCE", io["SEQUENCE"]},
+                              {"POSITION", io["POSITION"]},
+                              {"KV_LEN", io["KV_LEN"]},
+                              {"SLOT", io["SLOT"]},
+                              {"QUERY_START", io["QUERY_START"]},
                               {"WHICH_ROWS", io["WHICH_ROWS"]},
                               {"KEY_LOADED", io["KEY_LOADED"]},
                               {"VALUE_LOADED", io["VALUE_LOADED"]},

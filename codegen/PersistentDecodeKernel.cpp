@@ -223,9 +223,15 @@ __device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch
   return v;
 }
 
+/// A token's step state, read once by the kernel for every layer's tasks.
+struct TokenStep {
+  int sequence, position, kv_len, slot, query_start;
+};
+
 /// An attention task's hand-offs of one layer (its `Handoff`): this step's
 /// packed q, k, v rows in, its output out, as tagged words.
 struct AttentionHandoff {
+  const TokenStep *token_steps; // [kTokens], in shared memory
   const uint64_t *qkv_words; // [kTokens][kPackedRow / kPerWord]
   uint64_t *out_words;       // [kTokens][kAttention / kPerWord]
   uint32_t epoch;
@@ -245,6 +251,7 @@ struct AttentionHandoff {
     v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();
     return v;
   }
+  __device__ __forceinline__ TokenStep step_of(int t) const { return token_steps[t]; }
   /// Columns i.. of token t's output: one word.
   __device__ __forceinline__ void out(int t, int i, const float (&v)[kPerWord]) const {
     uint32_t bits = value_bits(v[0]);
@@ -340,8 +347,17 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
                 "the exchange buffer's layout");
   auto qkv_store = [=](int l) { return QkvTaggedStore{qkv_words + (size_t)l * kQkvWords, epoch}; };
   auto qkv_finish = [](int) { return NoFinish{}; };
+  // Each token's step state, read once here rather than by every layer's
+  // tasks (two dependent reads of global memory under the weight stream).
+  __shared__ TokenStep token_steps[kTokens];
+  if (threadIdx.x < tokens) {
+    const int t = threadIdx.x, sequence = step.token_seq[t];
+    token_steps[t] = {sequence, step.positions[t], step.kv_len[sequence], step.slot[sequence],
+                      step.query_start[sequence]};
+  }
+  kiln::group_sync<kComputeThreads>();
   auto attention_handoff = [=](int l) {
-    return AttentionHandoff{qkv_words + (size_t)l * kQkvWords,
+    return AttentionHandoff{token_steps, qkv_words + (size_t)l * kQkvWords,
                             attention_words + (size_t)l * kAttentionWords, epoch};
   };
   // The block's next task reuses the task's shared memory.
