@@ -750,8 +750,9 @@ namespace {
 
 /// How a decode attention task gets q and this step's K/V rows and hands on
 /// its output: plain memory after `wait()`, or tagged words through
-/// `handoff` (decodeTaggedHandoffs). Placeholders of attentionDecodeTask's
-/// text, for vectors of `width` values.
+/// `handoff` (decodeTaggedHandoffs). Returns the code for each ${KEY} of
+/// attentionDecodeTask's text that depends on it, for vectors of `width`
+/// values.
 llvm::StringMap<std::string> decodeTaskHandoffs(const AttentionParams &params, int64_t width) {
   bool tagged = params.decodeTaggedHandoffs;
   assert((!tagged || width > 1) && "tagged words carry whole 16-byte vectors");

@@ -215,14 +215,6 @@ struct QkvTaggedStore {${ROTATION_PAIRS}
   }
 };
 
-/// The vector of T at `words` (kVec values in 4 tagged words) once this
-/// step wrote it.
-__device__ __forceinline__ W tagged_vector(const uint64_t *words, uint32_t epoch) {
-  W v;
-  v.raw = kiln::tagged_load4(words, epoch);
-  return v;
-}
-
 /// A token's step state, read once by the kernel for every layer's tasks.
 struct TokenStep {
   int sequence, position, kv_len, slot, query_start;
@@ -237,7 +229,9 @@ struct AttentionHandoff {
   uint32_t epoch;
   /// The vector at index i of the tokens' packed rows, once written.
   __device__ __forceinline__ W packed(size_t i) const {
-    return tagged_vector(qkv_words + i / kPerWord, epoch);
+    W v;
+    v.raw = kiln::poll_tagged4(qkv_words + i / kPerWord, epoch);
+    return v;
   }
   /// Waits, with the whole warp, until the kValues values from index i on
   /// and from index j on are written ...

@@ -366,9 +366,9 @@ __device__ __forceinline__ TaggedWords4 load_tagged4(const uint64_t *words) {
                : "memory");
   return t;
 }
-/// The payloads of four tagged words (16 bytes of data), once all of them
-/// carry `epoch`.
-__device__ __forceinline__ uint4 tagged_load4(const uint64_t *words, uint32_t epoch) {
+/// The payloads of four tagged words (16 bytes of data), polled until all
+/// of them carry `epoch`.
+__device__ __forceinline__ uint4 poll_tagged4(const uint64_t *words, uint32_t epoch) {
   for (unsigned polls = 0;; count_poll(polls)) {
     const TaggedWords4 t = load_tagged4(words);
     if (t.carry(epoch))
