@@ -5,8 +5,8 @@ kernel (bench/persistent_variants.py) and prints, for the last traced run:
   the compute warps waited in it for chunks to arrive, and how many chunks
   the block's ring held when the phase ended (the copy warp is stalled when
   that is the ring's slot count);
-- the attention task of block 0 by intervals, where the trace-attention
-  variant printed them;
+- the attention task 0 of the middle layer, warp by warp, where the
+  trace-attention variant printed it;
 - for the middle layer, when each phase ended over all blocks (earliest,
   median, latest) and which blocks were last.
 
@@ -15,6 +15,8 @@ kernel (bench/persistent_variants.py) and prints, for the last traced run:
 import argparse
 import statistics
 import sys
+
+from persistent_variants import TASK_MARKS
 
 # Event e of a layer marks the end of PHASES[e - 1]; event 0 is the layer's
 # start (the end of the previous layer's last barrier).
@@ -34,11 +36,12 @@ def main():
     parser.add_argument("log", nargs="?", type=argparse.FileType(), default=sys.stdin)
     args = parser.parse_args()
     records = {"T": {}, "A": {}}
-    attention = None
+    warps = {}
     for line in args.log:
         fields = line.split()
-        if len(fields) == 8 and fields[0] == "ATT":
-            attention = list(map(int, fields[1:]))
+        if len(fields) == 12 and fields[0] == "W":
+            run, block, warp = map(int, fields[1:4])
+            warps.setdefault(run, {})[warp] = (block, list(map(int, fields[4:])))
         if len(fields) != 8 or fields[0] not in records:
             continue
         run, block, layer, event, time, packed, waited = map(int, fields[1:])
@@ -73,15 +76,19 @@ def main():
               f"{(end - r[(layers - 1, 12)][0]) / 1000:.1f} us; SM clock "
               f"{clock_ghz(r, layers):.2f} GHz")
 
-    if attention and attention[0]:
-        parts = ["step state to loads issued", "q", "tiles", "merge 1", "merge 2", "output"]
-        print(f"attention task 0 ({attention[0]} runs), us on average: " + ", ".join(
-            f"{name} {total / attention[0] / 1000:.2f}" for name, total in zip(parts, attention[1:])))
     every = records["A"].get(run)
     if not every:
         return
     layer = min(layer for block in every.values() for layer, _ in block)
     start = min(r[(layer, 0)][0] for r in every.values())
+    if warps.get(run):
+        print(f"layer {layer}: the task of attention task 0, warp by warp, us after the layer's "
+              f"first start (0: never reached)")
+        print(f"{'warp':6}" + "".join(f"{name:>14}" for name in TASK_MARKS))
+        for warp, (block, marks) in sorted(warps[run].items()):
+            print(f"{warp:<6}" + "".join(
+                f"{(m - start) / 1000 if m else 0:14.2f}" for m in marks))
+        print(f"(block {block}; event 5 below is the o product's input come)")
     print(f"layer {layer}, {len(every)} blocks: when each phase ended, us after the layer's "
           f"first start (earliest / median / latest; the latest blocks)")
     for e, phase in enumerate(PHASES, start=1):

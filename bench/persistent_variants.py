@@ -58,6 +58,8 @@ EDITS["pollsleep"] = [
      "      if (!missing)\n        return;\n      __nanosleep(200);\n    }\n"),
 ]
 BARRIERS_ONLY, FLAGS_ONLY = {"nobarrier"}, {"pollsleep"}
+# Marks in the task that only tagged mode writes this way.
+TAGGED_ONLY = {"trace-attention"}
 
 # Two accumulators a warp, alternate 16-column steps, so that consecutive
 # MMAs do not wait for each other.
@@ -152,30 +154,51 @@ EDITS["trace"] = [
 ]
 
 
-def attention_mark(i):
-    return (f"  if (task_tracing) {{\n    const unsigned long long now = global_time();\n"
-            f"    task_trace[{i}] += now - task_then;\n    task_then = now;\n  }}\n")
+# The attention task of the middle layer that serves task 0, warp by warp:
+# lane 0 of each warp writes the global time at eight marks into shared
+# memory (no global round trip of its own), and the traced block prints them
+# with its records ("W" lines): 0 the task's start, 1 the tile's cached rows
+# asked for, 2 this step's rows waited for and asked for, 3 q in shared
+# memory, 4 the scores of the warp's last tile (its keys arrived), 5 p . V
+# done (its values arrived), 6 the warps' states merged, 7 the output
+# written. Event 5 of the layer moves to after the o product's input came.
+TASK_MARKS = ["start", "cached asked", "fresh asked", "q", "scores", "p.V", "merged", "output"]
+
+
+def task_mark(i):
+    return f"  if (task_tracing)\n    task_marks[threadIdx.x >> 5][{i}] = global_time();\n"
 
 
 ATTENTION_TRACE = [
-    ("_parts {\n", "_parts {\n__device__ unsigned long long task_trace[8];\n"),
-    ("  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n",
-     "  const bool task_tracing = threadIdx.x == 0 && task == 0 && step.positions[0] == 160;\n"
-     "  unsigned long long task_then = task_tracing ? global_time() : 0;\n"
-     "  if (task_tracing)\n    task_trace[7] += 1;\n"
-     "  const int token = task / (kKvHeads * kHeadGroups * kSplits);\n"),
-    ("  }\n\n  // The group's q", "  }\n" + attention_mark(0) + "\n  // The group's q"),
-    ("\n  float m[kGroupHeads], l[kGroupHeads]", "\n" + attention_mark(1) + "  float m[kGroupHeads], l[kGroupHeads]"),
-    ("  // Sum the lanes that shared value rows", attention_mark(2) + "  // Sum the lanes that shared value rows"),
-    ("  // Each warp's weight in a head's merged state", attention_mark(3) + "  // Each warp's weight in a head's merged state"),
-    ("  // Dim d of head g's accumulator", attention_mark(4) + "  // Dim d of head g's accumulator"),
-    ("      store_out(g, d, v);\n    }\n", "      store_out(g, d, v);\n    }\n" + attention_mark(5)),
-    ("  kiln::group_sync<kComputeThreads>();\n  if (tracing && blockIdx.x == 0) {",
-     "  if (tracing && blockIdx.x == 0)\n"
-     "    printf(\"ATT %llu %llu %llu %llu %llu %llu %llu\\n\", task_trace[7], task_trace[0], task_trace[1],\n"
-     "           task_trace[2], task_trace[3], task_trace[4], task_trace[5]);\n"
-     "  kiln::group_sync<kComputeThreads>();\n  if (tracing && blockIdx.x == 0) {"),
+    ("_parts {\n", "_parts {\n__shared__ unsigned long long task_marks[8][8];\n"
+     "__shared__ int task_layer_traced, task_marked;\n"),
+    ("  const int pos = token_step.position;\n",
+     "  const int pos = token_step.position;\n"
+     "  const bool task_tracing = (threadIdx.x & 31) == 0 && task == 0 && pos == 160 && task_layer_traced;\n"
+     "  if (task_tracing) {\n    for (int i = 1; i < 8; ++i)\n"
+     "      task_marks[threadIdx.x >> 5][i] = 0;\n    task_marked = 1;\n  }\n" + task_mark(0)),
+    ("    load_values(first_tile);\n    load_fresh(first_tile);\n  }\n",
+     "    load_values(first_tile);\n" + task_mark(1) + "    load_fresh(first_tile);\n" + task_mark(2) + "  }\n"),
+    ("  kiln::group_sync<256>();\n\n  float m[kGroupHeads]", "  kiln::group_sync<256>();\n" + task_mark(3) + "\n  float m[kGroupHeads]"),
+    ("    if (next < end)\n      load_keys(next);\n", task_mark(4) + "    if (next < end)\n      load_keys(next);\n"),
+    ("  // Sum the lanes that shared value rows", task_mark(5) + "  // Sum the lanes that shared value rows"),
+    ("  // Each warp's weight in a head's merged state", task_mark(6) + "  // Each warp's weight in a head's merged state"),
+    ("      store_out(g, d, v);\n    }\n", "      store_out(g, d, v);\n    }\n" + task_mark(7)),
+    ("    // Attention over the cache, a task at a time", "    task_layer_traced = l == kLayers / 2;\n"
+     "    // Attention over the cache, a task at a time"),
+    ("  if (threadIdx.x < kTokens)\n    block_best[threadIdx.x] = 0;\n",
+     "  if (threadIdx.x < kTokens)\n    block_best[threadIdx.x] = 0;\n  if (threadIdx.x == 0)\n    task_marked = 0;\n"),
+    ("    trace(l, 5);\n\n", "\n"),
+    ("      load_rows<kAttention>(xs, tokens, attention_in(l));\n",
+     "      load_rows<kAttention>(xs, tokens, attention_in(l));\n    trace(l, 5);\n"),
+    ("    print_records('A', kLayers / 2 * 13, kLayers / 2 * 13 + 13);\n",
+     "    print_records('A', kLayers / 2 * 13, kLayers / 2 * 13 + 13);\n"
+     "  if (tracing && task_marked)\n    for (int w = 0; w < 8; ++w)\n"
+     "      printf(\"W %d %d %d %llu %llu %llu %llu %llu %llu %llu %llu\\n\", *(volatile int *)&trace_runs,\n"
+     "             blockIdx.x, w, task_marks[w][0], task_marks[w][1], task_marks[w][2], task_marks[w][3],\n"
+     "             task_marks[w][4], task_marks[w][5], task_marks[w][6], task_marks[w][7]);\n"),
 ]
+
 EDITS["trace-attention"] = EDITS["trace"] + ATTENTION_TRACE
 
 
@@ -212,7 +235,8 @@ def main():
             ("      load_rows<kAttention>(xs, tokens, attention_in(l));\n", "")]
     if flags:
         EDITS["streamonly"] = EDITS["noattention"] + EDITS["nocompute"]
-    variants = [v for v in EDITS if v not in (BARRIERS_ONLY if flags else FLAGS_ONLY)]
+    variants = [v for v in EDITS if v not in (BARRIERS_ONLY if flags else FLAGS_ONLY)
+                and (tagged or v not in TAGGED_ONLY)]
     for variant in variants:
         edits = EDITS[variant]
         text = source
