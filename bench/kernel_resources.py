@@ -6,7 +6,7 @@ persistent kernel runs 9 warps a block at 168 registers, bench/NOTES.md §6).
 
   bench/kernel_resources.py --kiln-compile build/bin/kiln-compile \\
       --config examples/llama-3.2-1b/config.json [--kernel decode_step] [--where] \\
-      -- --dtype bf16 --persistent-sync=tagged
+      -- --dtype bf16
 
 prints a line a kernel: name, registers, bytes of spill stores and loads.
 --where also prints the source line of each spill instruction, from the cubin

@@ -19,10 +19,12 @@ import sys
 from persistent_variants import TASK_MARKS
 
 # Event e of a layer marks the end of PHASES[e - 1]; event 0 is the layer's
-# start (the end of the previous layer's last barrier).
-PHASES = ["norm", "qkv", "barrier qkv", "attention", "barrier attention", "o (with its input)",
-          "barrier o", "norm", "gate_up", "barrier gate_up", "down (with its input)",
-          "barrier down"]
+# start (the end of the previous layer's last block barrier). A block
+# barrier ends each product; the o product's input is attention's output,
+# polled as it comes.
+PHASES = ["norm", "qkv", "qkv block barrier", "attention", "o's input (attention)", "o",
+          "o block barrier", "norm", "gate_up", "gate_up block barrier", "down (with its input)",
+          "down block barrier"]
 
 
 def clock_ghz(r, layers):

@@ -5,22 +5,20 @@ Writes one folder per variant holding the kernel's source with one change,
 for the runtime's KILN_SUBSTITUTE_KERNELS, each compiled with NVRTC first.
 Ablations (their results are wrong; only the time means something):
 
-  nobarrier    blocks do not wait for each other at the grid barriers
-  noattention  attention tasks are skipped (with --persistent-sync=tagged
-               the o product then reads no attention output either)
+  noattention  attention tasks are skipped, and the o product reads no
+               attention output (which no task would write)
   nocompute    the compute warps wait for and release every chunk, without
                the products
-  streamonly   all three: what is left is the weight stream and the norms
-               (of a kernel built with --persistent-sync=flags or tagged,
-               which has no grid barriers: noattention and nocompute)
+  streamonly   both: what is left is the weight stream, the norms and the
+               hand-offs
 
 Alternatives (results unchanged):
 
   inflightN    the copy warp keeps at most N chunks arriving at once, not
                the kernel's 2 (N = 8: no limit, as before the limit)
   twoacc       two MMA accumulators a warp (alternate steps), not one chain
-  pollsleep    (flags, tagged) a reader of tagged words not yet written sleeps 200 ns
-               before polling again
+  pollsleep    a reader of tagged words not yet written sleeps 200 ns before
+               polling again
   trace        the kernel as it is, with a timeline: for one decode step (at
                position 160, its first three runs) thread 0 of every block
                records when each phase of each layer ends, with the ring's
@@ -41,25 +39,22 @@ import sys
 from nvrtc import compile_cuda
 
 EDITS = {
-    "nobarrier": [("      kiln::grid_wait(step.grid_barrier, barrier_target);\n", "")],
-    # The tasks still report themselves done (--persistent-sync=flags waits for that).
-    "noattention": [("task += gridDim.x) {\n      ", "task += gridDim.x) {\n      if (false) ")],
+    # The o product would wait for attention output that no task writes.
+    "noattention": [("task += gridDim.x) {\n      ", "task += gridDim.x) {\n      if (false) "),
+                    ("      load_rows<kAttention>(xs, tokens, attention_in(l));\n", "")],
     "nocompute": [("      product.add(", "      if (false) product.add(")],
 }
-EDITS["streamonly"] = EDITS["nobarrier"] + EDITS["noattention"] + EDITS["nocompute"]
+EDITS["streamonly"] = EDITS["noattention"] + EDITS["nocompute"]
 
-# Flags and tagged modes: a reader that finds a tagged word not yet written
-# sleeps 200 ns before it polls again, so that up to 132 x 256 polling
-# threads leave L2 to the weight stream (at the cost of up to that much
-# latency a hand-off). The residual stream, MLP activations and (tagged)
-# attention output; not q or the warps' waits for K/V rows.
+# A reader that finds a tagged word not yet written sleeps 200 ns before it
+# polls again, so that up to 132 x 256 polling threads leave L2 to the weight
+# stream (at the cost of up to that much latency a hand-off). The residual
+# stream, MLP activations and attention output; not q or the warps' waits for
+# K/V rows.
 EDITS["pollsleep"] = [
     ("      if (!missing)\n        return;\n    }\n",
      "      if (!missing)\n        return;\n      __nanosleep(200);\n    }\n"),
 ]
-BARRIERS_ONLY, FLAGS_ONLY = {"nobarrier"}, {"pollsleep"}
-# Marks in the task that only tagged mode writes this way.
-TAGGED_ONLY = {"trace-attention"}
 
 # Two accumulators a warp, alternate 16-column steps, so that consecutive
 # MMAs do not wait for each other.
@@ -143,8 +138,8 @@ EDITS["trace"] = [
     ("    const LayerTensors &L = layers[l];\n", "    const LayerTensors &L = layers[l];\n    trace(l, 0);\n"),
     ("    consume<QkvMatrix>(", "    trace(l, 1);\n    consume<QkvMatrix>("),
     ("    phase_end();\n\n    // Attention", "    trace(l, 2);\n    phase_end();\n    trace(l, 3);\n\n    // Attention"),
-    ("    wait_for_attention(l, has_groups<OMatrix>(o_base));\n\n",
-     "    trace(l, 4);\n    wait_for_attention(l, has_groups<OMatrix>(o_base));\n    trace(l, 5);\n\n"),
+    ("    }\n\n    // o projection", "    }\n    trace(l, 4);\n\n    // o projection"),
+    ("    consume<OMatrix>(", "    trace(l, 5);\n    consume<OMatrix>("),
     ("    phase_end();\n\n    // rms_norm of the residual", "    trace(l, 6);\n    phase_end();\n    trace(l, 7);\n\n    // rms_norm of the residual"),
     ("    consume<GateUpMatrix>(", "    trace(l, 8);\n    consume<GateUpMatrix>("),
     ("    phase_end();\n\n    // down projection", "    trace(l, 9);\n    phase_end();\n    trace(l, 10);\n\n    // down projection"),
@@ -161,7 +156,7 @@ EDITS["trace"] = [
 # asked for, 2 this step's rows waited for and asked for, 3 q in shared
 # memory, 4 the scores of the warp's last tile (its keys arrived), 5 p . V
 # done (its values arrived), 6 the warps' states merged, 7 the output
-# written. Event 5 of the layer moves to after the o product's input came.
+# written. Event 5 of the layer (trace) is when the o product's input came.
 TASK_MARKS = ["start", "cached asked", "fresh asked", "q", "scores", "p.V", "merged", "output"]
 
 
@@ -188,9 +183,6 @@ ATTENTION_TRACE = [
      "    // Attention over the cache, a task at a time"),
     ("  if (threadIdx.x < kTokens)\n    block_best[threadIdx.x] = 0;\n",
      "  if (threadIdx.x < kTokens)\n    block_best[threadIdx.x] = 0;\n  if (threadIdx.x == 0)\n    task_marked = 0;\n"),
-    ("    trace(l, 5);\n\n", "\n"),
-    ("      load_rows<kAttention>(xs, tokens, attention_in(l));\n",
-     "      load_rows<kAttention>(xs, tokens, attention_in(l));\n    trace(l, 5);\n"),
     ("    print_records('A', kLayers / 2 * 13, kLayers / 2 * 13 + 13);\n",
      "    print_records('A', kLayers / 2 * 13, kLayers / 2 * 13 + 13);\n"
      "  if (tracing && task_marked)\n    for (int w = 0; w < 8; ++w)\n"
@@ -226,17 +218,7 @@ def main():
     source = cuda[start:]
     if "\n// " in source[source.index("namespace"):].split("} // namespace")[-1]:
         sys.exit("the persistent kernel is not the artifact's last kernel")
-    flags = "const uint32_t epoch = *step.epoch;" in source
-    tagged = "AttentionHandoff{" in source
-    if tagged:
-        # Tagged words: the o product would wait for attention output that
-        # no task writes.
-        EDITS["noattention"] = EDITS["noattention"] + [
-            ("      load_rows<kAttention>(xs, tokens, attention_in(l));\n", "")]
-    if flags:
-        EDITS["streamonly"] = EDITS["noattention"] + EDITS["nocompute"]
-    variants = [v for v in EDITS if v not in (BARRIERS_ONLY if flags else FLAGS_ONLY)
-                and (tagged or v not in TAGGED_ONLY)]
+    variants = list(EDITS)
     for variant in variants:
         edits = EDITS[variant]
         text = source
@@ -248,8 +230,7 @@ def main():
         os.makedirs(os.path.join(args.out, variant), exist_ok=True)
         with open(os.path.join(args.out, variant, name + ".cu"), "w") as f:
             f.write(text)
-    mode = " (tagged)" if tagged else " (flags)" if flags else ""
-    print(f"{name}{mode}: {', '.join(variants)} in {args.out}")
+    print(f"{name}: {', '.join(variants)} in {args.out}")
 
 
 if __name__ == "__main__":

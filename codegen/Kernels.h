@@ -162,10 +162,10 @@ struct AttentionParams {
   /// K/V rows more than twice (one head a block at head dim 128 costs more at
   /// 4096 positions than it saves; two do not: bench/NOTES.md, sections 4-5).
   int64_t decodeMaxGroupDims = 256;
-  /// Decode inside the persistent kernel with --persistent-sync=tagged: q,
-  /// this step's K/V rows and the output are tagged words that the caller's
-  /// `Handoff` reads and writes, and the splits count in words tagged with
-  /// the step's epoch, which need no zeroing.
+  /// Decode inside the persistent kernel: q, this step's K/V rows and the
+  /// output are tagged words that the caller's `Handoff` reads and writes,
+  /// and the splits count in words tagged with the step's epoch, which need
+  /// no zeroing.
   bool decodeTaggedHandoffs = false;
 };
 
@@ -241,7 +241,10 @@ KernelSpec attentionDecodeKernel(const AttentionParams &params);
 /// task (the block index): `<attentionDecodeTaskName>(task, <the kernel's
 /// parameters>, wait)`, run by 256 threads that meet at `sync` (a
 /// statement); `wait()` returns once the step's q, K/V rows and counters may
-/// be read (the task loads cached K/V rows before it).
+/// be read (the task loads cached K/V rows before it). With
+/// decodeTaggedHandoffs (the persistent kernel): `(task, k_cache, v_cache,
+/// [partial, counters], step, handoff)`, the `Handoff` reading q and this
+/// step's K/V rows and writing the output as tagged words.
 std::string attentionDecodeTask(const AttentionParams &params, llvm::StringRef sync);
 std::string attentionDecodeTaskName(const AttentionParams &params);
 /// Tasks (blocks) of decode attention per token.
@@ -273,14 +276,9 @@ struct PersistentDecodeParams {
   AttentionParams attention;
   /// The most tokens (sequences) a step of this kernel takes.
   int64_t tokens = 1;
-  /// How blocks hand values to each other (--persistent-sync): plain stores
-  /// read after grid barriers; or, in an exchange buffer, the residual stream
-  /// and the MLP activations as tagged words and attention ordered by flags;
-  /// or every value as tagged words.
-  enum class Sync { barriers, flags, tagged };
-  Sync sync = Sync::barriers;
 };
-/// Bytes of the exchange buffer that the kernel takes (0 with barriers).
+/// Bytes of the exchange buffer through which the kernel's blocks hand
+/// values to each other, as tagged words.
 int64_t persistentExchangeBytes(const PersistentDecodeParams &params);
 /// The most tokens, of up to min(4, maxBatch), for which the kernel's
 /// shared memory fits on sm_90 with a deep enough weight ring; 0 if none.
@@ -288,11 +286,8 @@ int64_t persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch);
 /// The kernel: grid.x = SMs (GridScale::multiprocessors), launched
 /// cooperatively. Parameters: embedding, final_norm, lm_head, [lm_head_bias];
 /// per layer attn_norm, qkv, [qkv_bias], o, [o_bias], mlp_norm, gate_up,
-/// [gate_up_bias], down, [down_bias], k_cache, v_cache; then residual,
-/// qkv_out, attn_out, mlp_out, [partial, counters] (several attention
-/// splits), logits, step, num_tokens; with flags, qkv_out, attn_out,
-/// [partial], exchange, logits, step, num_tokens; with tagged words,
-/// [partial], exchange, logits, step, num_tokens.
+/// [gate_up_bias], down, [down_bias], k_cache, v_cache; then [partial]
+/// (several attention splits), exchange, logits, step, num_tokens.
 KernelSpec persistentDecodeKernel(const PersistentDecodeParams &params);
 
 //===--- Sampling ----------------------------------------------------------===//

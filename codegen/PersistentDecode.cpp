@@ -182,16 +182,17 @@ LogicalResult PersistentDecodeLowering::run() {
   if (failed(attention))
     return failure();
   params.attention = *attention;
-  // Attention runs while the other blocks wait at a grid barrier: as many
-  // splits of a long context as keep one round of tasks within the 132 SMs of
-  // an H100 or H200, each with one tile a warp (bench/NOTES.md, section 6).
+  // Every block's o product waits for attention's output: as many splits of
+  // a long context as keep one round of tasks within the 132 SMs of an H100
+  // or H200, each with one tile a warp (bench/NOTES.md, sections 6 and 9).
   AttentionParams &persistentAttention = params.attention;
   persistentAttention.decodeMinTilesPerWarp = 1;
   // Half the loads ahead of the attention kernel's: the persistent kernel has
   // 168 registers a thread (9 warps a block), and 16 spill at head dim 128.
   persistentAttention.decodeLoadsAhead = 8;
-  // Shorter tasks, as attention stalls every other block at its barrier: two
-  // query heads a task (of head dim 64: 1B 0.89 -> 0.84 ms; bench/NOTES.md §6).
+  // Shorter tasks, as attention holds up every other block: two query heads
+  // a task (of head dim 64: 1B 0.89 -> 0.84 ms with grid barriers;
+  // bench/NOTES.md §6).
   persistentAttention.decodeMaxGroupDims = std::max<int64_t>(128, 2 * persistentAttention.headDim);
   persistentAttention.decodeSplits =
       std::clamp<int64_t>(kPersistentAttentionBlocks /
@@ -259,22 +260,11 @@ LogicalResult PersistentDecodeLowering::run() {
                  .str();
     return success();
   }
-  switch (context.options.persistentSync) {
-  case CodegenOptions::PersistentSync::barriers:
-    params.sync = PersistentDecodeParams::Sync::barriers;
-    break;
-  case CodegenOptions::PersistentSync::flags:
-    params.sync = PersistentDecodeParams::Sync::flags;
-    break;
-  case CodegenOptions::PersistentSync::tagged:
-    params.sync = PersistentDecodeParams::Sync::tagged;
-    // A word holds two 16-bit values: neox rotation pairs (i, i + rotary
-    // / 2) of even units must start words.
-    if (dtypeBytes(params.dtype) == 2 && !shape.ropeGptj && shape.rotaryDim % 4) {
-      whyNot = "--persistent-sync=tagged needs a rotary dim that is a multiple of 4";
-      return success();
-    }
-    break;
+  // Blocks hand q, k and v on as tagged words of two 16-bit values: neox
+  // rotation pairs (i, i + rotary / 2) of even units must start words.
+  if (dtypeBytes(params.dtype) == 2 && !shape.ropeGptj && shape.rotaryDim % 4) {
+    whyNot = "its rotary dim is not a multiple of 4 (rotation pairs would not start tagged words)";
+    return success();
   }
   params.tokens = persistentDecodeTokens(params, model.maxBatch);
   if (params.tokens == 0) {
@@ -325,28 +315,14 @@ LogicalResult PersistentDecodeLowering::run() {
     liveness.push_back({index, Liveness{0, 0}});
     args.push_back(Arg::buffer(index));
   };
-  int64_t element = dtypeBytes(params.dtype), tokens = params.tokens;
-  bool splits = shape.decodeSplits > 1;
-  using Sync = PersistentDecodeParams::Sync;
-  if (params.sync == Sync::barriers)
-    buffer("residual", params.dtype, tokens * params.hidden * element);
-  if (params.sync != Sync::tagged) {
-    buffer("qkv", params.dtype, tokens * qkvRows * element);
-    buffer("attention", params.dtype, tokens * shape.heads * shape.headDim * element);
-  }
-  if (params.sync == Sync::barriers)
-    buffer("mlp", params.dtype, tokens * params.inter * element);
-  // With tagged words, a slot per layer (codegen/PersistentDecodeKernel.cpp).
-  if (splits)
+  // The attention splits' partials, a slot per layer
+  // (codegen/PersistentDecodeKernel.cpp).
+  if (shape.decodeSplits > 1)
     buffer("partial", DType::f32,
-           (params.sync == Sync::tagged ? params.layers : 1) * tokens *
-               decodePartialFloatsPerToken(shape) * 4);
-  if (splits && params.sync == Sync::barriers)
-    buffer("counters", DType::i32, tokens * decodeCountersPerToken(shape) * 4);
-  // Tagged words and flags name the step that wrote them, so the memory must
-  // be the exchange's alone: no other step may leave values there.
-  if (params.sync != Sync::barriers)
-    buffer("exchange", DType::i32, persistentExchangeBytes(params), /*exclusive=*/true);
+           params.layers * params.tokens * decodePartialFloatsPerToken(shape) * 4);
+  // Tagged words name the step that wrote them, so the memory must be the
+  // exchange's alone: no other step may leave values there.
+  buffer("exchange", DType::i32, persistentExchangeBytes(params), /*exclusive=*/true);
   args.append({Arg::buffer(context.plan.logits), Arg::step(), Arg::numTokens()});
 
   KernelSpec spec = persistentDecodeKernel(params);

@@ -6,11 +6,13 @@
 // activations, so one warp of each block streams the block's share of every
 // weight matrix, in the order the step consumes them, into a ring of
 // shared-memory slots with the copy engine, while eight compute warps work
-// through the chain: they wait at a grid-wide barrier wherever a product
-// needs the whole of the previous one's output. The copy warp never waits for
-// the barriers, so HBM keeps streaming through them, through attention and
-// through the norms, as far ahead as the ring holds; separate kernels drain
-// and refill the memory pipeline at every boundary instead.
+// through the chain. Blocks hand values to each other as tagged words (a
+// value and the step's number in one 64-bit store, bench/NOTES.md, sections
+// 8-9), which a reader polls until they are written: no block waits for
+// another at a grid-wide barrier, only for the values it reads. The copy warp
+// never waits for them, so HBM keeps streaming through the hand-offs, through
+// attention and through the norms, as far ahead as the ring holds; separate
+// kernels drain and refill the memory pipeline at every boundary instead.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,234 +80,54 @@ int64_t ringStages(const PersistentDecodeParams &params) {
   return stages >= kMinStages ? stages : 0;
 }
 
-using Sync = PersistentDecodeParams::Sync;
-
 /// Where the hand-offs live in the exchange buffer, in 8-byte words: a slot
 /// per layer for everything, so that nothing is rewritten within a step (no
-/// block can overwrite what a slower one has yet to read). First the
-/// residual stream, [layers][2][tokens][hidden / values a word], and the MLP
-/// activations, [layers][tokens][inter / values a word]. With flags, then the
-/// QKV groups' flags, the attention tasks' flags and the split counters, 4
-/// bytes each, two to a word. With tagged words, then this step's packed q,
-/// k, v rows, [layers][tokens][qkv rows / values a word], attention's
-/// output, [layers][tokens][heads x head dim / values a word], and the split
-/// counters, a word each.
+/// block can overwrite what a slower one has yet to read). The residual
+/// stream, [layers][2][tokens][hidden / values a word], the MLP activations,
+/// [layers][tokens][inter / values a word], this step's packed q, k, v rows,
+/// [layers][tokens][qkv rows / values a word], attention's output,
+/// [layers][tokens][heads x head dim / values a word], and the split
+/// counters, [layers][counters], a word each.
 struct ExchangeLayout {
-  int64_t residualWords, mlpWords;
-  int64_t qkvFlagsAt = 0, taskFlagsAt = 0;      // flags
-  int64_t qkvWordsAt = 0, attentionWordsAt = 0; // tagged words
-  int64_t countersAt, words;
-  int64_t qkvGroups, counters; // per layer
+  int64_t residualWords, mlpWords, qkvWordsAt, attentionWordsAt, countersAt, words;
+  int64_t counters; // per layer
 
   explicit ExchangeLayout(const PersistentDecodeParams &params) {
     const AttentionParams &attention = params.attention;
     int64_t perWord = 4 / dtypeBytes(params.dtype);
     int64_t qkvRows = (attention.heads + 2 * attention.kvHeads) * attention.headDim;
     int64_t layerTokens = params.layers * params.tokens;
-    qkvGroups = ceilDiv(qkvRows, kGroupRows);
     counters = params.tokens * decodeCountersPerToken(attention);
     residualWords = layerTokens * 2 * params.hidden / perWord;
     mlpWords = layerTokens * params.inter / perWord;
-    if (params.sync == Sync::tagged) {
-      qkvWordsAt = residualWords + mlpWords;
-      attentionWordsAt = qkvWordsAt + layerTokens * qkvRows / perWord;
-      countersAt = attentionWordsAt + layerTokens * attention.heads * attention.headDim / perWord;
-      words = countersAt + params.layers * counters;
-      return;
-    }
-    int64_t tasks = params.tokens * attentionDecodeTasksPerToken(attention);
-    qkvFlagsAt = residualWords + mlpWords;
-    taskFlagsAt = qkvFlagsAt + ceilDiv(params.layers * qkvGroups, 2);
-    countersAt = taskFlagsAt + ceilDiv(params.layers * tasks, 2);
-    words = countersAt + ceilDiv(params.layers * counters, 2);
+    qkvWordsAt = residualWords + mlpWords;
+    attentionWordsAt = qkvWordsAt + layerTokens * qkvRows / perWord;
+    countersAt = attentionWordsAt + layerTokens * attention.heads * attention.headDim / perWord;
+    words = countersAt + params.layers * counters;
   }
 };
 
-/// With flags or tagged words: how values become tagged words and back.
-constexpr llvm::StringLiteral kTaggedWords = R"cuda(
-/// ... or tagged words of kPerWord values: neighbouring lanes hold
-/// neighbouring units of one token, and the even lane writes both.
-constexpr int kPerWord = 4 / (int)sizeof(T);
-/// A value's share of a word's payload: a float's bits, or T's (low half).
-__device__ __forceinline__ uint32_t value_bits(float value) {
-  if constexpr (kPerWord == 1) {
-    return __float_as_uint(value);
-  } else {
-    const T rounded = kiln::from_float<T>(value);
-    return *reinterpret_cast<const unsigned short *>(&rounded);
-  }
-}
-template <int kN> struct TaggedStore {
-  static_assert(kN % 2 == 0, "groups of an even number of units: lane pairs fill whole words");
-  uint64_t *words;
-  uint32_t epoch;
-  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
-    uint32_t bits = value_bits(value);
-    if constexpr (kPerWord == 2) {
-      bits |= __shfl_down_sync(0xffffffffu, bits, 1) << 16;
-      if (u & 1)
-        return;
-    }
-    if (active)
-      kiln::tagged_store(words + ((size_t)j * kN + u) / kPerWord, bits, epoch);
-  }
-};
-
-/// ... or tagged words: a poll loads all n vectors not yet seen written
-/// and looks at their tags together, so that n vectors cost one round trip,
-/// not n, and a poll that comes too early asks again only for the rest.
-struct TaggedInput {
-  static constexpr int kBatch = 8;
-  const uint64_t *words;
-  uint32_t epoch;
-  template <int kN>
-  __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
-    static_assert(kN < 32, "a bit a vector");
-    unsigned missing = (1u << n) - 1;
-    for (unsigned polls = 0;; kiln::count_poll(polls)) {
-      const unsigned asked = missing; // all loads of a poll go out before any tag is seen
-#pragma unroll
-      for (int k = 0; k < kN; ++k)
-        if (asked >> k & 1) {
-          const kiln::TaggedWords4 t = kiln::load_tagged4(words + at[k] / kPerWord);
-          if (t.carry(epoch)) {
-            v[k].raw = t.payload();
-            missing &= ~(1u << k);
-          }
-        }
-      if (!missing)
-        return;
-    }
-  }
-};
-
-)cuda";
-
-/// With tagged words: this step's packed q, k, v rows and attention's output.
-constexpr llvm::StringLiteral kTaggedAttention = R"cuda(
-/// A QKV unit's two values (rows QkvMatrix::row(u, 0) and row(u, 1)) as
-/// words of the token's packed row. Neighbouring rows (gpt-j pairs, the
-/// unrotated dims, v) fill a word a lane; of rotation pairs (i, i + kHalf),
-/// lanes 2k and 2k + 1 hold units i and i + 1, and the even lane writes both
-/// first values, the odd lane both second ones.
-struct QkvTaggedStore {${ROTATION_PAIRS}
-  uint64_t *words; // [kTokens][kPackedRow / kPerWord]
-  uint32_t epoch;
-  __device__ __forceinline__ void operator()(bool active, int u, int j, float2 value) const {
-    uint64_t *row = words + (size_t)j * (kPackedRow / kPerWord);
-    const int r0 = QkvMatrix::row(u, 0), r1 = QkvMatrix::row(u, 1);
-    const uint32_t first = value_bits(value.x), second = value_bits(value.y);
-    if constexpr (kPerWord == 1) {
-      if (active) {
-        kiln::tagged_store(row + r0, first, epoch);
-        kiln::tagged_store(row + r1, second, epoch);
-      }
-    } else {
-      const uint32_t their_first = __shfl_xor_sync(0xffffffffu, first, 1);
-      const uint32_t their_second = __shfl_xor_sync(0xffffffffu, second, 1);
-      if (!active)
-        return;
-      if (r1 == r0 + 1)
-        kiln::tagged_store(row + r0 / 2, first | second << 16, epoch);
-      else if (u % 2 == 0)
-        kiln::tagged_store(row + r0 / 2, first | their_first << 16, epoch);
-      else
-        kiln::tagged_store(row + r1 / 2, their_second | second << 16, epoch);
-    }
-  }
-};
-
-/// A token's step state, read once by the kernel for every layer's tasks.
-struct TokenStep {
-  int sequence, position, kv_len, slot, query_start;
-};
-
-/// An attention task's hand-offs of one layer (its `Handoff`): this step's
-/// packed q, k, v rows in, its output out, as tagged words.
-struct AttentionHandoff {
-  const TokenStep *token_steps; // [kTokens], in shared memory
-  const uint64_t *qkv_words; // [kTokens][kPackedRow / kPerWord]
-  uint64_t *out_words;       // [kTokens][kAttention / kPerWord]
-  uint32_t epoch;
-  /// The vector at index i of the tokens' packed rows, once written.
-  __device__ __forceinline__ W packed(size_t i) const {
-    W v;
-    v.raw = kiln::poll_tagged4(qkv_words + i / kPerWord, epoch);
-    return v;
-  }
-  /// Waits, with the whole warp, until the kValues values from index i on
-  /// and from index j on are written ...
-  template <int kValues> __device__ __forceinline__ void warp_wait(size_t i, size_t j) const {
-    kiln::tagged_warp_wait<kValues / kPerWord>(qkv_words + i / kPerWord, qkv_words + j / kPerWord,
-                                               epoch);
-  }
-  /// ... and the vector at index i among them.
-  __device__ __forceinline__ W written(size_t i) const {
-    W v;
-    v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();
-    return v;
-  }
-  __device__ __forceinline__ TokenStep step_of(int t) const { return token_steps[t]; }
-  /// Columns i.. of token t's output: one word.
-  __device__ __forceinline__ void out(int t, int i, const float (&v)[kPerWord]) const {
-    uint32_t bits = value_bits(v[0]);
-    if constexpr (kPerWord == 2)
-      bits |= value_bits(v[1]) << 16;
-    kiln::tagged_store(out_words + ((size_t)t * kAttention + i) / kPerWord, bits, epoch);
-  }
-};
-)cuda";
-
-/// The compute warps' hand-offs between blocks. Every mode defines the same
-/// names: residual_in(l, s) and mlp_in(l) read the residual stream after
-/// layer l's o (s = 0) or down (s = 1) product and its MLP activations;
-/// residual_out, mlp_store and qkv_store write them and q, k, v; phase_end()
-/// ends a product; qkv_finish(l), attention_done(l, task) and
-/// wait_for_attention(l, needed) order attention after the QKV products and
-/// the o product after attention, which attention_in(l) reads.
+/// The compute warps' hand-offs between blocks: residual_in(l, s) and
+/// mlp_in(l) read the residual stream after layer l's o (s = 0) or down
+/// (s = 1) product and its MLP activations, attention_in(l) attention's
+/// output; residual_out, mlp_store and qkv_store write them and q, k, v, and
+/// attention_handoff(l) is what an attention task of layer l reads and
+/// writes; phase_end() ends a product.
 std::string handoffs(const PersistentDecodeParams &params) {
-  if (params.sync == Sync::barriers)
-    return R"cuda(
-  // Hand-offs: plain stores, read after a grid-wide barrier on
-  // step.grid_barrier, which every step's upload zeroes.
-  uint32_t barrier_target = 0;
-  auto grid_barrier = [&] {
-    kiln::group_sync<kComputeThreads>();
-    barrier_target += gridDim.x;
-    if (threadIdx.x == 0) {
-      kiln::grid_arrive(step.grid_barrier);
-      kiln::grid_wait(step.grid_barrier, barrier_target);
-    }
-    kiln::group_sync<kComputeThreads>();
-  };
-  auto phase_end = grid_barrier;
-  auto residual_in = [=](int, int) { return PlainInput{residual}; };
-  auto residual_out = [=](int, int) { return PlainStore<kHidden>{residual}; };
-  auto mlp_in = [=](int) { return PlainInput{mlp_out}; };
-  auto mlp_store = [=](int) { return PlainStore<kInter>{mlp_out}; };
-  auto qkv_store = [](int) { return NoStore{}; };
-  auto qkv_finish = [](int) { return NoFinish{}; };
-  auto wait_for_qkv = [](int) { return [] {}; };
-  auto attention_done = [](int, int) {};
-  auto wait_for_attention = [&](int, bool) { grid_barrier(); };
-  auto attention_in = [=](int) { return PlainInput{attn_out}; };)cuda";
   ExchangeLayout layout(params);
-  bool tagged = params.sync == Sync::tagged;
   std::string counters;
+  // Each layer has its own split partials too: nothing but relaxed words
+  // would order a rewrite after the last layer's reads.
   if (layout.counters)
     counters = formatv(R"cuda(  constexpr int kLayerCounters = {1};
-  {2} *const layer_counters = reinterpret_cast<{2} *>(exchange + {0}); // [kLayers][kLayerCounters]
+  uint64_t *const layer_counters = reinterpret_cast<uint64_t *>(exchange + {0}); // [kLayers][kLayerCounters]
+  constexpr int kLayerPartial = {2}; // [kTokens][heads][splits][head dim + 2]
 )cuda",
-                       layout.countersAt, layout.counters, tagged ? "uint64_t" : "int")
+                       layout.countersAt, layout.counters,
+                       params.tokens * decodePartialFloatsPerToken(params.attention))
                    .str();
-  // With tagged words each layer has its own split partials too: nothing
-  // but relaxed words would order a rewrite after the last layer's reads.
-  if (layout.counters && tagged)
-    counters += formatv("  constexpr int kLayerPartial = {0}; // [kTokens][heads][splits][head dim + 2]\n",
-                        params.tokens * decodePartialFloatsPerToken(params.attention))
-                    .str();
-  std::string handoffs = fillTemplate(R"cuda(
-  // Hand-offs: ${WHAT} of this step's epoch in `exchange`, a slot per layer,
+  return fillTemplate(R"cuda(
+  // Hand-offs: tagged words of this step's epoch in `exchange`, a slot per layer,
   // so that nothing is rewritten within a step. A block reads what it needs
   // as soon as it is written and waits for no other block.
   const uint32_t epoch = *step.epoch;
@@ -322,14 +144,9 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
     return TaggedStore<kHidden>{stream_words + (size_t)(l * 2 + s) * kStreamWords, epoch};
   };
   auto mlp_in = [=](int l) { return TaggedInput{mlp_words + (size_t)l * kMlpWords, epoch}; };
-  auto mlp_store = [=](int l) { return TaggedStore<kInter>{mlp_words + (size_t)l * kMlpWords, epoch}; };)cuda",
-                                      {{"WHAT", tagged ? "tagged words" : "tagged words and flags"},
-                                       {"MLP_AT", std::to_string(layout.residualWords)},
-                                       {"COUNTERS", counters}});
-  if (tagged)
-    return handoffs + fillTemplate(R"cuda(
-  // q, k, v and attention's output as tagged words too: an attention task
-  // polls the words it reads, and so does the o product.
+  auto mlp_store = [=](int l) { return TaggedStore<kInter>{mlp_words + (size_t)l * kMlpWords, epoch}; };
+  // q, k, v and attention's output: an attention task polls the words it
+  // reads, and so does the o product.
   constexpr int kQkvWords = kTokens * (kPackedRow / kPerWord);
   constexpr int kAttentionWords = kTokens * (kAttention / kPerWord);
   uint64_t *const qkv_words = exchange + ${QKV_AT};       // [kLayers][kQkvWords]
@@ -340,7 +157,6 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
                     ${COUNTERS_AT} == ${ATTENTION_AT} + kLayers * kAttentionWords,
                 "the exchange buffer's layout");
   auto qkv_store = [=](int l) { return QkvTaggedStore{qkv_words + (size_t)l * kQkvWords, epoch}; };
-  auto qkv_finish = [](int) { return NoFinish{}; };
   // Each token's step state, read once here rather than by every layer's
   // tasks (two dependent reads of global memory under the weight stream).
   __shared__ TokenStep token_steps[kTokens];
@@ -354,97 +170,20 @@ ${COUNTERS}  // A product's last warps may still read xs and residual_rows, whic
     return AttentionHandoff{token_steps, qkv_words + (size_t)l * kQkvWords,
                             attention_words + (size_t)l * kAttentionWords, epoch};
   };
-  // The block's next task reuses the task's shared memory.
-  auto attention_done = [](int, int) { kiln::group_sync<kComputeThreads>(); };
-  auto wait_for_attention = [](int, bool) {};
   auto attention_in = [=](int l) {
     return TaggedInput{attention_words + (size_t)l * kAttentionWords, epoch};
   };)cuda",
-                                   {{"MLP_AT", std::to_string(layout.residualWords)},
-                                    {"QKV_AT", std::to_string(layout.qkvWordsAt)},
-                                    {"ATTENTION_AT", std::to_string(layout.attentionWordsAt)},
-                                    {"COUNTERS_AT", std::to_string(layout.countersAt)}});
-  return handoffs + fillTemplate(R"cuda(
-  // Attention is ordered by flags: q and attention's output stay plain.
-  constexpr int kLayerTasks = kTokens * kTasksPerToken;
-  static_assert(QkvMatrix::kGroups == ${QKV_GROUPS}, "the exchange buffer's QKV flags");
-  uint32_t *const qkv_flags = reinterpret_cast<uint32_t *>(exchange + ${QKV_FLAGS_AT});  // [kLayers][QKV groups]
-  uint32_t *const task_flags = reinterpret_cast<uint32_t *>(exchange + ${TASK_FLAGS_AT}); // [kLayers][kLayerTasks]
-  // The kernel's own view of the layout that codegen placed.
-  static_assert(${MLP_AT} == kLayers * 2 * kStreamWords && ${QKV_FLAGS_AT} == ${MLP_AT} + kLayers * kMlpWords &&
-                    ${TASK_FLAGS_AT} == ${QKV_FLAGS_AT} + (kLayers * QkvMatrix::kGroups + 1) / 2 &&
-                    ${COUNTERS_AT} == ${TASK_FLAGS_AT} + (kLayers * kLayerTasks + 1) / 2,
-                "the exchange buffer's layout");
-  auto qkv_store = [](int) { return NoStore{}; };
-  // The last warp of a QKV group sets the group's flag after its epilogue
-  // (q, this step's K/V rows, and the counters its block zeroed before).
-  auto qkv_finish = [=](int l) {
-    return [=](int g) {
-      __syncwarp();
-      if ((threadIdx.x & 31) == 0)
-        kiln::flag_release(qkv_flags + l * QkvMatrix::kGroups + g, epoch);
-    };
-  };
-  // An attention task reads q and this step's K/V rows once every QKV group
-  // of the layer is in; blocks without a task go on to their o groups.
-  auto wait_for_qkv = [=](int l) {
-    return [=] {
-      for (int g = threadIdx.x; g < QkvMatrix::kGroups; g += kComputeThreads)
-        kiln::flag_acquire(qkv_flags + l * QkvMatrix::kGroups + g, epoch);
-      kiln::group_sync<kComputeThreads>();
-    };
-  };
-  auto attention_done = [=](int l, int task) {
-    kiln::group_sync<kComputeThreads>();
-    if (threadIdx.x == 0)
-      kiln::flag_release(task_flags + l * kLayerTasks + task, epoch);
-  };
-  // The o product reads every task's output; blocks without o groups go on.
-  auto wait_for_attention = [=](int l, bool needed) {
-    if (!needed)
-      return;
-    for (int t = threadIdx.x; t < tokens * kTasksPerToken; t += kComputeThreads)
-      kiln::flag_acquire(task_flags + l * kLayerTasks + t, epoch);
-    kiln::group_sync<kComputeThreads>();
-  };
-  auto attention_in = [=](int) { return PlainInput{attn_out}; };)cuda",
-                                 {{"QKV_GROUPS", std::to_string(layout.qkvGroups)},
-                                  {"MLP_AT", std::to_string(layout.residualWords)},
-                                  {"QKV_FLAGS_AT", std::to_string(layout.qkvFlagsAt)},
-                                  {"TASK_FLAGS_AT", std::to_string(layout.taskFlagsAt)},
-                                  {"COUNTERS_AT", std::to_string(layout.countersAt)}});
-}
-
-/// The attention splits count themselves in counters that start at zero:
-/// with barriers, block 0 zeroes them before each layer's QKV barrier; with
-/// flags, each layer has its own, which the block of QKV group 0 zeroes before
-/// that group's flag. Tagged counters need no zeroing.
-std::string zeroCounters(const PersistentDecodeParams &params) {
-  int64_t perToken = decodeCountersPerToken(params.attention);
-  if (!perToken || params.sync == Sync::tagged)
-    return "";
-  if (params.sync == Sync::barriers)
-    return formatv(R"cuda(
-    // The attention splits count themselves in `counters`, from zero.
-    if (blockIdx.x == 0)
-      for (int i = threadIdx.x; i < tokens * {0}; i += kComputeThreads)
-        counters[i] = 0;)cuda",
-                   perToken)
-        .str();
-  return R"cuda(
-    // The attention splits count themselves in the layer's counters, from
-    // zero: zeroed before QKV group 0's flag, which every task waits for.
-    if (QkvMatrix::first_group(base) == 0) {
-      for (int i = threadIdx.x; i < kLayerCounters; i += kComputeThreads)
-        layer_counters[l * kLayerCounters + i] = 0;
-      kiln::group_sync<kComputeThreads>();
-    })cuda";
+                      {{"MLP_AT", std::to_string(layout.residualWords)},
+                       {"COUNTERS", counters},
+                       {"QKV_AT", std::to_string(layout.qkvWordsAt)},
+                       {"ATTENTION_AT", std::to_string(layout.attentionWordsAt)},
+                       {"COUNTERS_AT", std::to_string(layout.countersAt)}});
 }
 
 } // namespace
 
 int64_t codegen::persistentExchangeBytes(const PersistentDecodeParams &params) {
-  return params.sync == Sync::barriers ? 0 : ExchangeLayout(params).words * 8;
+  return ExchangeLayout(params).words * 8;
 }
 
 int64_t codegen::persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch) {
@@ -508,40 +247,25 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
             .str();
   }
   bool splits = attention.decodeSplits > 1;
-  std::string partial = splits ? "float *__restrict__ partial, " : "";
-  if (params.sync == Sync::tagged)
-    parameters += "\n    " + partial +
-                  "uint64_t *__restrict__ exchange, float *__restrict__ logits, kiln::StepState "
-                  "step, int num_tokens";
-  else if (params.sync == Sync::flags)
-    parameters += "\n    T *__restrict__ qkv_out, T *__restrict__ attn_out, " + partial +
-                  "uint64_t *__restrict__ exchange, float *__restrict__ logits, kiln::StepState "
-                  "step, int num_tokens";
-  else
-    parameters += formatv("\n    T *__restrict__ residual, T *__restrict__ qkv_out, T *__restrict__ "
-                          "attn_out, T *__restrict__ mlp_out, {0}float *__restrict__ logits, "
-                          "kiln::StepState step, int num_tokens",
-                          splits ? "float *__restrict__ partial, int *__restrict__ counters, " : "")
-                      .str();
+  parameters += formatv("\n    {0}uint64_t *__restrict__ exchange, float *__restrict__ logits, "
+                        "kiln::StepState step, int num_tokens",
+                        splits ? "float *__restrict__ partial, " : "")
+                    .str();
 
   std::string invFreq = spec.name + "_inv_freq";
-  // The attention task: with tagged words it reads and writes them through
-  // the layer's AttentionHandoff, and counts its splits in epoch-tagged words.
-  bool tagged = params.sync == Sync::tagged;
   std::string rotationPairs =
       attention.ropeGptj ? ""
                          : "\n  static_assert(kPerWord == 1 || kHalf % 2 == 0, \"neox rotation pairs of "
                            "an even unit start a word\");";
+  // The attention task reads and writes tagged words through the layer's
+  // AttentionHandoff, and counts its splits in epoch-tagged words.
   AttentionParams task = attention;
-  task.decodeTaggedHandoffs = tagged;
-  std::string counters = params.sync == Sync::barriers ? "counters, "
-                                                       : "layer_counters + l * kLayerCounters, ";
+  task.decodeTaggedHandoffs = true;
   std::string taskArgs =
-      tagged ? "L.k_cache, L.v_cache, " +
-                   (splits ? "partial + (size_t)l * kLayerPartial, " + counters : std::string()) +
-                   "step, attention_handoff(l)"
-             : "qkv_out, L.k_cache, L.v_cache, " + (splits ? "partial, " + counters : std::string()) +
-                   "attn_out,\n                                  step, wait_for_qkv(l)";
+      "L.k_cache, L.v_cache, " +
+      std::string(splits ? "partial + (size_t)l * kLayerPartial, layer_counters + l * kLayerCounters, "
+                         : "") +
+      "step, attention_handoff(l)";
   auto bias = [](bool present, llvm::StringRef expression) {
     return present ? expression.str() : std::string("0.f");
   };
@@ -631,8 +355,8 @@ struct Ring {
 /// The copy warp's side (its lane 0): every chunk of `M` for this block,
 /// each once its slot is free and at most kChunksInFlight chunks are still
 /// arriving, a copy a row. Two chunks a block keep HBM busy; more only
-/// lengthen the queues that the step's other memory accesses (the grid
-/// barriers, the norms' reads, attention) wait in (bench/NOTES.md, section 6).
+/// lengthen the queues that the step's other memory accesses (the
+/// hand-offs, the norms' reads, attention) wait in (bench/NOTES.md, section 6).
 template <class M>
 __device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_t policy) {
   for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x) {
@@ -744,22 +468,10 @@ template <class M> struct ChunkProduct {
   }
 };
 
-/// A norm's or product's input, row-major vectors of T that other blocks
-/// wrote (or the embedding rows of the step's tokens): (at, v, n) loads the
-/// n vectors at flat indices at[0..n), all issued before any is used.
-/// load_rows asks for kBatch at a time: plain loads need no batch to be in
-/// flight together (and more live registers spill elsewhere in the kernel).
-struct PlainInput {
-  static constexpr int kBatch = 1;
-  const T *data;
-  template <int kN>
-  __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
-#pragma unroll
-    for (int k = 0; k < kN; ++k)
-      if (k < n)
-        v[k] = kiln::load16_cg(data + at[k]);
-  }
-};
+/// A norm's or product's input, row-major vectors of T: (at, v, n) loads
+/// the n vectors at flat indices at[0..n), all issued before any is used.
+/// The embedding rows of the step's tokens, or what other blocks wrote as
+/// tagged words (TaggedInput, below).
 struct EmbeddingInput {
   const T *table;
   const int32_t *token_ids;
@@ -774,35 +486,150 @@ struct EmbeddingInput {
       }
   }
 };
-/// Where an epilogue's values go when it writes nothing itself: row-major
-/// [tokens][kN] values of T, read by other blocks after a grid barrier.
-template <int kN> struct PlainStore {
-  T *out;
-  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
-    if (active)
-      out[(size_t)j * kN + u] = kiln::from_float<T>(value);
-  }
-};
-/// ... or nowhere: the epilogue wrote them.
+/// Where an epilogue's values go when it writes nothing itself: nowhere (the
+/// LM head's epilogue writes the logits) ...
 struct NoStore {
   template <class Value> __device__ __forceinline__ void operator()(bool, int, int, Value) const {}
-};${TAGGED_WORDS}
-/// What the last warp of a group does after its epilogue: nothing, or set
-/// the group's flag.
-struct NoFinish {
-  __device__ __forceinline__ void operator()(int) const {}
+};
+/// ... or tagged words of kPerWord values: neighbouring lanes hold
+/// neighbouring units of one token, and the even lane writes both.
+constexpr int kPerWord = 4 / (int)sizeof(T);
+/// A value's share of a word's payload: a float's bits, or T's (low half).
+__device__ __forceinline__ uint32_t value_bits(float value) {
+  if constexpr (kPerWord == 1) {
+    return __float_as_uint(value);
+  } else {
+    const T rounded = kiln::from_float<T>(value);
+    return *reinterpret_cast<const unsigned short *>(&rounded);
+  }
+}
+template <int kN> struct TaggedStore {
+  static_assert(kN % 2 == 0, "groups of an even number of units: lane pairs fill whole words");
+  uint64_t *words;
+  uint32_t epoch;
+  __device__ __forceinline__ void operator()(bool active, int u, int j, float value) const {
+    uint32_t bits = value_bits(value);
+    if constexpr (kPerWord == 2) {
+      bits |= __shfl_down_sync(0xffffffffu, bits, 1) << 16;
+      if (u & 1)
+        return;
+    }
+    if (active)
+      kiln::tagged_store(words + ((size_t)j * kN + u) / kPerWord, bits, epoch);
+  }
+};
+
+/// An input as tagged words: a poll loads all n vectors not yet seen written
+/// and looks at their tags together, so that n vectors cost one round trip,
+/// not n, and a poll that comes too early asks again only for the rest.
+/// load_rows asks for kBatch vectors a thread at a time.
+struct TaggedInput {
+  static constexpr int kBatch = 8;
+  const uint64_t *words;
+  uint32_t epoch;
+  template <int kN>
+  __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
+    static_assert(kN < 32, "a bit a vector");
+    unsigned missing = (1u << n) - 1;
+    for (unsigned polls = 0;; kiln::count_poll(polls)) {
+      const unsigned asked = missing; // all loads of a poll go out before any tag is seen
+#pragma unroll
+      for (int k = 0; k < kN; ++k)
+        if (asked >> k & 1) {
+          const kiln::TaggedWords4 t = kiln::load_tagged4(words + at[k] / kPerWord);
+          if (t.carry(epoch)) {
+            v[k].raw = t.payload();
+            missing &= ~(1u << k);
+          }
+        }
+      if (!missing)
+        return;
+    }
+  }
+};
+
+/// A QKV unit's two values (rows QkvMatrix::row(u, 0) and row(u, 1)) as
+/// words of the token's packed row. Neighbouring rows (gpt-j pairs, the
+/// unrotated dims, v) fill a word a lane; of rotation pairs (i, i + kHalf),
+/// lanes 2k and 2k + 1 hold units i and i + 1, and the even lane writes both
+/// first values, the odd lane both second ones.
+struct QkvTaggedStore {${ROTATION_PAIRS}
+  uint64_t *words; // [kTokens][kPackedRow / kPerWord]
+  uint32_t epoch;
+  __device__ __forceinline__ void operator()(bool active, int u, int j, float2 value) const {
+    uint64_t *row = words + (size_t)j * (kPackedRow / kPerWord);
+    const int r0 = QkvMatrix::row(u, 0), r1 = QkvMatrix::row(u, 1);
+    const uint32_t first = value_bits(value.x), second = value_bits(value.y);
+    if constexpr (kPerWord == 1) {
+      if (active) {
+        kiln::tagged_store(row + r0, first, epoch);
+        kiln::tagged_store(row + r1, second, epoch);
+      }
+    } else {
+      const uint32_t their_first = __shfl_xor_sync(0xffffffffu, first, 1);
+      const uint32_t their_second = __shfl_xor_sync(0xffffffffu, second, 1);
+      if (!active)
+        return;
+      if (r1 == r0 + 1)
+        kiln::tagged_store(row + r0 / 2, first | second << 16, epoch);
+      else if (u % 2 == 0)
+        kiln::tagged_store(row + r0 / 2, first | their_first << 16, epoch);
+      else
+        kiln::tagged_store(row + r1 / 2, their_second | second << 16, epoch);
+    }
+  }
+};
+
+/// A token's step state, read once by the kernel for every layer's tasks.
+struct TokenStep {
+  int sequence, position, kv_len, slot, query_start;
+};
+
+/// An attention task's hand-offs of one layer (its `Handoff`): this step's
+/// packed q, k, v rows in, its output out, as tagged words.
+struct AttentionHandoff {
+  const TokenStep *token_steps; // [kTokens], in shared memory
+  const uint64_t *qkv_words; // [kTokens][kPackedRow / kPerWord]
+  uint64_t *out_words;       // [kTokens][kAttention / kPerWord]
+  uint32_t epoch;
+  /// The vector at index i of the tokens' packed rows, once written.
+  __device__ __forceinline__ W packed(size_t i) const {
+    W v;
+    v.raw = kiln::poll_tagged4(qkv_words + i / kPerWord, epoch);
+    return v;
+  }
+  /// Waits, with the whole warp, until the kValues values from index i on
+  /// and from index j on are written ...
+  template <int kValues> __device__ __forceinline__ void warp_wait(size_t i, size_t j) const {
+    kiln::tagged_warp_wait<kValues / kPerWord>(qkv_words + i / kPerWord, qkv_words + j / kPerWord,
+                                               epoch);
+  }
+  /// ... and the vector at index i among them.
+  __device__ __forceinline__ W written(size_t i) const {
+    W v;
+    v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();
+    return v;
+  }
+  __device__ __forceinline__ TokenStep step_of(int t) const { return token_steps[t]; }
+  /// Columns i.. of token t's output: one word.
+  __device__ __forceinline__ void out(int t, int i, const float (&v)[kPerWord]) const {
+    uint32_t bits = value_bits(v[0]);
+    if constexpr (kPerWord == 2)
+      bits |= value_bits(v[1]) << 16;
+    kiln::tagged_store(out_words + ((size_t)t * kAttention + i) / kPerWord, bits, epoch);
+  }
 };
 
 /// The compute warps' side: for each of this block's groups of `M`, the
 /// group's rows · the inputs `xs` (kTokens rows of M::kK); the last warp to
 /// finish a group adds the warps' partial sums (in warp order), runs
 /// `epilogue(u, j, sums)` for each unit u and token j, sums[r][j] being row
-/// r's total, passes what it returns to `store(active, u, j, value)` (all
-/// lanes, in step), and calls `finish(group)`.
-template <class M, class Epilogue, class Store = NoStore, class Finish = NoFinish>
+/// r's total, and passes what it returns to `store(active, u, j, value)`
+/// (all lanes, in step).
+template <class M, class Epilogue, class Store = NoStore>
 __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int base,
                                         GroupSums *groups, int &group_count, Epilogue epilogue,
-                                        Store store = {}, Finish finish = {}) {
+                                        Store store = {}) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x, ++group_count) {
     const int u0 = g * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
@@ -848,7 +675,6 @@ __device__ __forceinline__ void consume(Ring &ring, const T *xs, int tokens, int
       }
       store(active, u0 + i, j, value);
     }
-    finish(g);
     if (lane == 0)
       sums.arrived = 0;
   }
@@ -927,8 +753,9 @@ template <class M> __device__ __forceinline__ bool has_groups(int base) {
   return M::first_group(base) < M::kGroups;
 }
 
-// Launched cooperatively with one block per SM (grid.x = SMs). Warps 0-7
-// compute; warp 8 streams weights.
+// Launched cooperatively with one block per SM (grid.x = SMs), so that the
+// blocks whose values a block waits for are all running. Warps 0-7 compute;
+// warp 8 streams weights.
 extern "C" __global__ void __launch_bounds__(${THREADS}, 1) ${NAME}(${PARAMS}) {
   extern __shared__ __align__(128) unsigned char dynamic_shared[];
   __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
@@ -998,34 +825,34 @@ ${HANDOFFS}
     const int down_base = gate_up_base + GateUpMatrix::kGroups;
 
     // rms_norm (layer 0: of the embedding rows, the first residual stream),
-    // then the packed QKV product with RoPE, q into qkv_out (or q, k and v
-    // as tagged words for the attention tasks) and k, v into the layer's
-    // cache.
+    // then the packed QKV product with RoPE: q, k and v as tagged words for
+    // the attention tasks, and k, v into the layer's cache.
     if (l == 0)
       normalize(xs, residual_rows, tokens, embedding_in, L.attn_norm, scratch);
     else
-      normalize(xs, residual_rows, tokens, residual_in(l - 1, 1), L.attn_norm, scratch);${ZERO_COUNTERS}
+      normalize(xs, residual_rows, tokens, residual_in(l - 1, 1), L.attn_norm, scratch);
     consume<QkvMatrix>(ring, xs, tokens, base, groups, group_count,
                        [&](int u, int j, const Sums<QkvMatrix> &acc) {
       constexpr int t0 = 0;
       const int t = j;${QKV_BIAS}
-      ${QKV_OUTPUTS}
+      T *k_cache = L.k_cache, *v_cache = L.v_cache;
       auto row_of = [](int u, int r) { return QkvMatrix::row(u, r); };
 ${KV_EPILOGUE}
-      ${QKV_RESULT}
-    }, qkv_store(l), qkv_finish(l));
+      return make_float2(value[0], value[1]);
+    }, qkv_store(l));
     phase_end();
 
     // Attention over the cache, a task at a time, from the block after the
     // last QKV group's on: blocks with the fewest QKV groups start first.
     for (int task = rank_from(o_base); task < tokens * kTasksPerToken; task += gridDim.x) {
       ${NAME}_parts::${TASK_NAME}(task, ${TASK_ARGS});
-      attention_done(l, task);
+      // The block's next task reuses the task's shared memory.
+      kiln::group_sync<kComputeThreads>();
     }
-    wait_for_attention(l, has_groups<OMatrix>(o_base));
 
-    // o projection, added to the residual stream (each rounded to T), which
-    // every block reads whole for the next norm.
+    // o projection of attention's output (polled: blocks without o groups
+    // go straight on), added to the residual stream (each rounded to T),
+    // which every block reads whole for the next norm.
     if (has_groups<OMatrix>(o_base))
       load_rows<kAttention>(xs, tokens, attention_in(l));
     consume<OMatrix>(ring, xs, tokens, o_base, groups, group_count,
@@ -1057,8 +884,8 @@ ${KV_EPILOGUE}
   // The final norm of each sequence's last token, then the LM head: float
   // logits, and each sequence's greedy choice (largest logit, lowest row) by
   // thread, block and one atomic per block into step.best_logit.
-  // (A row of this step's tokens whatever last_token says: flags would wait
-  // forever for any other.)
+  // (A row of this step's tokens whatever last_token says: no block writes
+  // the tagged words of any other, so a poll for them would never end.)
   normalize(xs, residual_rows, tokens, residual_in(kLayers - 1, 1), final_norm, scratch,
             [&](int j) { return min(max(step.last_token[j], 0), tokens - 1); });
   unsigned long long best[kTokens] = {};
@@ -1106,18 +933,10 @@ ${KV_EPILOGUE}
        {"NAME", spec.name},
        {"PARAMS", parameters},
        {"LAYER_TABLE", table},
-       {"LOAD_CG", "kiln::load16_cg"},
        {"HANDOFFS", handoffs(params)},
-       {"TAGGED_WORDS", params.sync == Sync::barriers ? ""
-                        : tagged ? kTaggedWords.str() +
-                                       fillTemplate(kTaggedAttention,
-                                                    {{"ROTATION_PAIRS", rotationPairs}})
-                                                      : kTaggedWords.str()},
-       {"ZERO_COUNTERS", zeroCounters(params)},
-       {"QKV_OUTPUTS", tagged ? "T *k_cache = L.k_cache, *v_cache = L.v_cache;"
-                              : "T *y = qkv_out, *k_cache = L.k_cache, *v_cache = L.v_cache;"},
-       {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq, !tagged)},
-       {"QKV_RESULT", tagged ? "return make_float2(value[0], value[1]);" : "return 0.f;"},
+       {"ROTATION_PAIRS", rotationPairs},
+       {"KV_EPILOGUE", kvCacheEpilogue(attention, params.qkvBias, invFreq,
+                                       /*writeQueries=*/false)},
        {"TASKS_PER_TOKEN", std::to_string(attentionDecodeTasksPerToken(attention))},
        {"TASK_NAME", attentionDecodeTaskName(attention)},
        {"TASK_ARGS", taskArgs},

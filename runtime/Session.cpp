@@ -161,7 +161,6 @@ bool Session::Impl::allocate(std::string &error) {
   stepState.sampled = at(layout.sampled);
   stepState.step_counter = at(layout.stepCounter);
   stepState.best_logit = reinterpret_cast<uint64_t *>(base + layout.bestLogit);
-  stepState.grid_barrier = reinterpret_cast<uint32_t *>(base + layout.gridBarrier);
   stepState.epoch = reinterpret_cast<const uint32_t *>(base + layout.epoch);
 
   const int slots = info().max_batch();
@@ -343,8 +342,8 @@ bool Session::Impl::runStep(const StepBatch &batch, bool isDecode, std::string &
   const int count = batch.numSequences();
   uploads.clear();
   batch.write(layout, hostState.get(), uploads);
-  // The persistent kernel's tagged words and flags name the step that wrote
-  // them; they start as all ones (the arena's fill), which no epoch is.
+  // The persistent kernel's tagged words name the step that wrote them; they
+  // start as all ones (the arena's fill), which no epoch is.
   epoch = epoch + 1 == 0xffffffffu ? 1 : epoch + 1;
   std::memcpy(hostState.get() + layout.epoch, &epoch, sizeof(epoch));
   if (!cuOk(driver().cuEventRecord(stepStart, stream), "cuEventRecord", error))

@@ -28,7 +28,6 @@ StepStateLayout StepStateLayout::make(int maxTokens, int maxBatch) {
   place(layout.stepCounter, batch, 4);
   place(layout.seed, batch, 8);
   place(layout.bestLogit, batch, 8);
-  place(layout.gridBarrier, 1, 4);
   place(layout.epoch, 1, 4);
   layout.perSequenceBytes = end;
   place(layout.tokenIds, tokens, 4);

@@ -42,10 +42,8 @@ struct StepState {
   int32_t *step_counter;       // [max_batch] random stream offset, advanced per sample
   uint64_t *best_logit;        // [max_batch] the LM head's largest logit and its row
                                // (kiln::logit_key); 0 before the LM head
-  uint32_t *grid_barrier;      // the persistent decode kernel's grid-wide barrier count;
-                               // 0 before the step
   const uint32_t *epoch;       // this step's number, never 0xffffffff: what the persistent
-                               // kernel's flags and tagged words carry for this step
+                               // kernel's tagged words carry for this step
 };
 
 }  // namespace kiln
@@ -320,27 +318,11 @@ __device__ __forceinline__ void count_poll(unsigned &polls) {
                  __LINE__, __func__, 1);
 }
 
-/// A grid-wide barrier over a counter that starts at 0: each block's thread
-/// 0 arrives once per barrier (after its block's writes and a barrier of the
-/// block) and waits until all `target` = barriers passed × blocks arrivals
-/// are in. The blocks must all be resident (a cooperative launch).
-__device__ __forceinline__ void grid_arrive(uint32_t *counter) {
-  __threadfence();
-  atomicAdd(counter, 1u);
-}
-__device__ __forceinline__ void grid_wait(const uint32_t *counter, uint32_t target) {
-  for (unsigned polls = 0;; count_poll(polls)) {
-    uint32_t seen;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(counter) : "memory");
-    if (seen >= target)
-      return;
-  }
-}
-
 /// Tagged words (as NCCL's LL protocol): 32 bits of payload and the step's
 /// epoch in one 64-bit word, written with one store. A reader that sees the
 /// epoch sees the payload with it, so a value is handed from SM to SM without
-/// a fence, a flag or a second read.
+/// a fence, a flag or a second read. The blocks must all be resident (a
+/// cooperative launch) for a reader to wait for another block's words.
 __device__ __forceinline__ void tagged_store(uint64_t *word, uint32_t payload, uint32_t epoch) {
   asm volatile("st.relaxed.gpu.global.u64 [%0], %1;" ::"l"(word),
                "l"((uint64_t)epoch << 32 | payload)
@@ -418,21 +400,6 @@ __device__ __forceinline__ uint32_t count_arrival(uint64_t *counter, uint32_t ep
     if (was == seen)
       return count;
     seen = was;
-  }
-}
-/// A flag set to `epoch` after (release) everything its writer, and what
-/// its writer synchronized with, wrote before.
-__device__ __forceinline__ void flag_release(uint32_t *flag, uint32_t epoch) {
-  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(flag), "r"(epoch) : "memory");
-}
-/// Waits until `flag` holds `epoch`; what was written before its release may
-/// be read after.
-__device__ __forceinline__ void flag_acquire(const uint32_t *flag, uint32_t epoch) {
-  for (unsigned polls = 0;; count_poll(polls)) {
-    uint32_t seen;
-    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(flag) : "memory");
-    if (seen == epoch)
-      return;
   }
 }
 

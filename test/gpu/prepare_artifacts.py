@@ -5,7 +5,7 @@ for every model of models.py, its fp32 and bf16 configs (<name>/<dtype>/config.j
 and artifacts (<name>/<dtype>.kiln).
 
 Usage: prepare_artifacts.py --kiln-compile build/bin/kiln-compile --out build-gpu [-- OPTION...]
-(options after -- go to every kiln-compile, e.g. --persistent-sync=flags)
+(options after -- go to every kiln-compile, e.g. --persistent-decode=off)
 Then carry build-gpu (and build-rt) to the GPU machine and run
 test/gpu/run_on_device.sh there.
 """

@@ -244,68 +244,54 @@ TEST_F(CodegenTest, RejectsLimitsThatCannotHoldADecodeStep) {
 
 } // namespace
 
-// With --persistent-sync=flags the persistent kernel's exchange buffer holds
-// values tagged with the step that wrote them, so no other buffer of any step
-// may share its bytes; with barriers there is no such buffer.
+// The persistent kernel's exchange buffer holds values tagged with the step
+// that wrote them, so no other buffer of any step may share its bytes.
 TEST_F(CodegenTest, PersistentExchangeSharesNoMemory) {
   kiln::CodegenOptions options;
   options.maxBatch = 4;
   options.maxTokens = 64;
   options.persistentDecode = kiln::CodegenOptions::PersistentDecode::on;
-  using Sync = kiln::CodegenOptions::PersistentSync;
-  for (auto sync : {Sync::barriers, Sync::flags, Sync::tagged}) {
-    options.persistentSync = sync;
-    std::string bytes = compile(llamaConfig(2), options);
-    ASSERT_FALSE(bytes.empty()) << diagnostics;
-    std::unique_ptr<kiln::runtime::Artifact> loaded = load(bytes);
-    ASSERT_TRUE(loaded);
-    const fa::Artifact &artifact = loaded->get();
-    ASSERT_TRUE(artifact.decode_persistent());
-    const auto *buffers = artifact.buffers();
-    std::vector<uint32_t> exchange;
-    for (uint32_t i = 0; i < buffers->size(); ++i)
-      if (buffers->Get(i)->name()->str() == "decode_persistent:exchange")
-        exchange.push_back(i);
-    if (sync == Sync::barriers) {
-      EXPECT_TRUE(exchange.empty());
+  std::string bytes = compile(llamaConfig(2), options);
+  ASSERT_FALSE(bytes.empty()) << diagnostics;
+  std::unique_ptr<kiln::runtime::Artifact> loaded = load(bytes);
+  ASSERT_TRUE(loaded);
+  const fa::Artifact &artifact = loaded->get();
+  ASSERT_TRUE(artifact.decode_persistent());
+  const auto *buffers = artifact.buffers();
+  std::vector<uint32_t> exchange;
+  for (uint32_t i = 0; i < buffers->size(); ++i)
+    if (buffers->Get(i)->name()->str() == "decode_persistent:exchange")
+      exchange.push_back(i);
+  ASSERT_EQ(exchange.size(), 1u);
+  const uint32_t own = exchange.front();
+  // For each of the kernel's tokens and 2 layers: a word a bf16 pair of the
+  // residual stream (twice, 64 wide), the MLP activations (160), the packed
+  // q/k/v rows (4 + 2 * 2 heads of 16) and attention's output (64).
+  const uint64_t begin = buffers->Get(own)->offset(), end = begin + loaded->bufferBytes(own, 64);
+  const uint64_t tokens = uint64_t(artifact.decode_persistent()->max_tokens());
+  EXPECT_EQ(tokens, 4u);
+  EXPECT_GE(end - begin, tokens * 2 * (2 * 64 / 2 + 160 / 2 + 8 * 16 / 2 + 64 / 2) * 8);
+  for (uint32_t other = 0; other < buffers->size(); ++other) {
+    if (other == own)
       continue;
-    }
-    ASSERT_EQ(exchange.size(), 1u);
-    const uint32_t own = exchange.front();
-    // For each of the kernel's tokens and 2 layers: a word a bf16 pair of
-    // the residual stream (twice, 64 wide) and the MLP activations (160),
-    // then the flags and counters; with tagged words, instead of flags, the
-    // packed q/k/v rows (4 + 2 * 2 heads of 16) and attention's output (64).
-    const uint64_t begin = buffers->Get(own)->offset(), end = begin + loaded->bufferBytes(own, 64);
-    const uint64_t tokens = uint64_t(artifact.decode_persistent()->max_tokens());
-    EXPECT_EQ(tokens, 4u);
-    const uint64_t attentionWords = sync == Sync::tagged ? 8 * 16 / 2 + 64 / 2 : 0;
-    EXPECT_GE(end - begin, tokens * 2 * (2 * 64 / 2 + 160 / 2 + attentionWords) * 8);
-    for (uint32_t other = 0; other < buffers->size(); ++other) {
-      if (other == own)
-        continue;
-      uint64_t otherBegin = buffers->Get(other)->offset();
-      uint64_t otherEnd = otherBegin + loaded->bufferBytes(other, 64);
-      EXPECT_TRUE(otherEnd <= begin || end <= otherBegin)
-          << buffers->Get(other)->name()->str() << " shares bytes with the exchange buffer";
-    }
-    // The persistent kernel takes it (and no residual or MLP buffer; with
-    // tagged words no q or attention buffer either).
-    const fa::Launch *step =
-        artifact.decode_persistent()->commands()->Get(0)->command_as_Launch();
-    ASSERT_TRUE(step);
-    bool takesExchange = false;
-    for (const fa::Arg *arg : *step->args())
-      if (arg->kind() == fa::ArgKind::buffer) {
-        takesExchange |= arg->index() == own;
-        std::string name = buffers->Get(arg->index())->name()->str();
-        EXPECT_NE(name, "decode_persistent:residual");
-        EXPECT_NE(name, "decode_persistent:mlp");
-        if (sync == Sync::tagged) {
-          EXPECT_NE(name, "decode_persistent:qkv");
-          EXPECT_NE(name, "decode_persistent:attention");
-        }
-      }
-    EXPECT_TRUE(takesExchange);
+    uint64_t otherBegin = buffers->Get(other)->offset();
+    uint64_t otherEnd = otherBegin + loaded->bufferBytes(other, 64);
+    EXPECT_TRUE(otherEnd <= begin || end <= otherBegin)
+        << buffers->Get(other)->name()->str() << " shares bytes with the exchange buffer";
   }
+  // The persistent kernel takes it, and no buffer of the residual stream,
+  // the MLP activations, q or attention's output: they are all in it.
+  const fa::Launch *step = artifact.decode_persistent()->commands()->Get(0)->command_as_Launch();
+  ASSERT_TRUE(step);
+  bool takesExchange = false;
+  for (const fa::Arg *arg : *step->args())
+    if (arg->kind() == fa::ArgKind::buffer) {
+      takesExchange |= arg->index() == own;
+      std::string name = buffers->Get(arg->index())->name()->str();
+      EXPECT_NE(name, "decode_persistent:residual");
+      EXPECT_NE(name, "decode_persistent:mlp");
+      EXPECT_NE(name, "decode_persistent:qkv");
+      EXPECT_NE(name, "decode_persistent:attention");
+    }
+  EXPECT_TRUE(takesExchange);
 }

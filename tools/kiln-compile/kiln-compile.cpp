@@ -117,17 +117,6 @@ cl::opt<PersistentDecode, false, ListingParser<PersistentDecode>> persistentDeco
                clEnumValN(PersistentDecode::on, "on", "for every Llama-family decoder stack"),
                clEnumValN(PersistentDecode::off, "off", "never; decode runs kernel by kernel")));
 
-using PersistentSync = kiln::CodegenOptions::PersistentSync;
-cl::opt<PersistentSync, false, ListingParser<PersistentSync>> persistentSync(
-    "persistent-sync", cl::init(PersistentSync::barriers), cl::cat(compileCategory),
-    cl::desc("How the persistent decode kernel's blocks hand values to each other"),
-    cl::values(clEnumValN(PersistentSync::barriers, "barriers",
-                          "plain stores read after grid-wide barriers (default)"),
-               clEnumValN(PersistentSync::flags, "flags",
-                          "tagged words and flags that readers poll; no grid barrier"),
-               clEnumValN(PersistentSync::tagged, "tagged",
-                          "every value a tagged word that its reader polls; no flag")));
-
 StringRef severityName(DiagnosticSeverity severity) {
   switch (severity) {
   case DiagnosticSeverity::Error:
@@ -156,7 +145,6 @@ FailureOr<std::string> compileArtifact(ModuleOp module, const llvm::TimeRecord &
   options.maxTokens = maxTokens;
   options.targetArchs.assign(checkArchs.begin(), checkArchs.end());
   options.persistentDecode = persistentDecode;
-  options.persistentSync = persistentSync;
   std::string notes;
   FailureOr<std::string> artifact = kiln::buildArtifact(module, options, &notes);
   if (failed(artifact))
@@ -253,11 +241,6 @@ int main(int argc, char **argv) {
                               "location.\n");
 
   llvm::TimeRecord start = llvm::TimeRecord::getCurrentTime(true);
-  if (persistentSync.getNumOccurrences() && persistentDecode == PersistentDecode::off) {
-    llvm::errs() << "kiln-compile: error: --persistent-sync is for the persistent decode kernel, "
-                    "which --persistent-decode=off leaves out\n";
-    return 1;
-  }
   if (emitKind == EmitKind::Artifact && outputPath == "-") {
     llvm::errs() << "kiln-compile: error: the artifact is binary; name its file with -o\n";
     return 1;

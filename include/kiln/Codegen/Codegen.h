@@ -39,11 +39,6 @@ struct CodegenOptions {
   enum class PersistentDecode { automatic, on, off };
   PersistentDecode persistentDecode = PersistentDecode::automatic;
   static constexpr int64_t kPersistentDecodeLayerBytes = 256ll << 20;
-  /// How the persistent kernel's blocks hand values to each other: after
-  /// grid-wide barriers, as tagged words and flags that a reader polls
-  /// (bench/NOTES.md, section 8), or every value as tagged words (section 9).
-  enum class PersistentSync { barriers, flags, tagged };
-  PersistentSync persistentSync = PersistentSync::barriers;
 
   static constexpr int64_t kDefaultMaxSeqLen = 4096;
 };

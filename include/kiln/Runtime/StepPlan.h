@@ -36,9 +36,6 @@ struct StepStateLayout {
   // The LM head's greedy choice (kiln::StepState::best_logit): zeroed with
   // the rest of this section by every step's upload.
   uint64_t bestLogit = 0;
-  // The persistent decode kernel's grid-wide barrier count
-  // (kiln::StepState::grid_barrier): zeroed likewise.
-  uint64_t gridBarrier = 0;
   // The step's number (kiln::StepState::epoch), written by the session.
   uint64_t epoch = 0;
   uint64_t perSequenceBytes = 0;  ///< [0, perSequenceBytes) holds all of the above
