@@ -2,13 +2,12 @@
 # One device call: the persistent decode program (codegen/PersistentDecodeKernel.cpp)
 # checked against transformers and timed side by side with kernel-by-kernel decode.
 # Here, first: bench/persistent_prepare.sh (the tools, artifacts and variants it needs).
-# Then on the GPU machine, carrying build-bench/bin, bench-artifacts, build-gpu, build-gpu-sync
-# and build-variants:
-#   bench/persistent_run.sh [smoke] [check] [bench] [sync] [variants] [trace] [ncu]
-# (variants and trace run bench-artifacts/SHAPE-on.kiln, compiled with --persistent-decode=on,
-# where it exists; sync times each such artifact against SHAPE[-on]-flags.kiln and
-# SHAPE[-on]-tagged.kiln, compiled with --persistent-sync=flags and tagged too; check takes its
-# artifacts from $KILN_CHECK_ARTIFACTS, by default build-gpu/models)
+# Then on the GPU machine, carrying build-bench/bin, bench-artifacts, build-gpu and
+# build-variants:
+#   bench/persistent_run.sh [smoke] [check] [bench] [variants] [trace] [ncu]
+# (variants, trace and ncu run bench-artifacts/SHAPE-on.kiln, compiled with
+# --persistent-decode=on, where it exists; check takes its artifacts from
+# $KILN_CHECK_ARTIFACTS, by default build-gpu/models)
 set -uo pipefail
 # Logs go to a folder of their own, packed into $OUT/persistent-run.tgz at the end.
 out=$(mktemp -d /tmp/kiln-persistent.XXXX)
@@ -20,17 +19,11 @@ steps=${*:-smoke check bench}
 persistent_artifact() {
   if [ -f "bench-artifacts/$1-on.kiln" ]; then echo "bench-artifacts/$1-on.kiln"; else echo "bench-artifacts/$1.kiln"; fi
 }
-# Variants and traces of the flags (tagged) kernels: KILN_VARIANT_SUFFIX=-flags (-tagged)
-# runs build-variants/SHAPE-flags/* on bench-artifacts/SHAPE[-on]-flags.kiln.
-suffix=${KILN_VARIANT_SUFFIX:-}
-variant_artifact() {
-  local artifact; artifact=$(persistent_artifact "$1"); echo "${artifact%.kiln}$suffix.kiln"
-}
 status=0
 for step in $steps; do
   case $step in
   smoke)  # a few persistent decode steps of each artifact, with a time limit (a hang shows here)
-    for artifact in bench-artifacts/*.kiln; do
+    for artifact in bench-artifacts/{1b,8b,8b-on}.kiln; do
       timeout 240 "$bench" "$artifact" --prefill-len 128 --contexts 128 --decode-steps 8 --repeats 1 \
         2>&1 | tee "$out/smoke-$(basename "$artifact" .kiln).txt" || status=1
     done ;;
@@ -56,38 +49,26 @@ for step in $steps; do
         done
       done
     done ;;
-  sync)  # --persistent-sync: grid barriers, flags and tagged words, interleaved, two rounds
-    for round in ${KILN_BENCH_ROUNDS:-1 2}; do
-      for shape in 1b 8b; do
-        barriers=$(persistent_artifact $shape)
-        for artifact in "$barriers" "${barriers%.kiln}-flags.kiln" "${barriers%.kiln}-tagged.kiln"; do
-          name=$(basename "$artifact" .kiln)
-          timeout 240 "$bench" "$artifact" --prefill-len 128 --contexts 128,4096 --decode-steps 64 \
-            --repeats 1 --json "$out/sync-$name-$round.json" > "$out/sync-$name-$round.txt" 2>&1 || status=1
-          echo "== $name round $round: $(grep -E '^(128|4096) |error' "$out/sync-$name-$round.txt" | tr -s ' ' | tr '\n' ';')"
-        done
-      done
-    done ;;
   variants)  # ablations (bench/persistent_variants.py) at context 128, and the kernel as it is
     for shape in 1b 8b; do
-      for variant in ${KILN_VARIANTS:-as-is nobarrier noattention nocompute streamonly}; do
-        env KILN_SUBSTITUTE_KERNELS="build-variants/$shape$suffix/$variant" timeout 300 "$bench" \
-          "$(variant_artifact $shape)" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
+      for variant in ${KILN_VARIANTS:-as-is noattention nocompute streamonly}; do
+        env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/$variant" timeout 300 "$bench" \
+          "$(persistent_artifact $shape)" --prefill-len 128 --contexts ${KILN_VARIANT_CONTEXTS:-128} \
           --decode-steps 32 --repeats 1 > "$out/variant-$shape-$variant.txt" 2>&1 || status=1
         echo "== $shape $variant: $(grep -E '^(128|4096) ' "$out/variant-$shape-$variant.txt" | tr -s ' ' | tr '\n' ';')"
       done
     done ;;
   trace)  # the timeline of one persistent decode step at position 160 (bench/persistent_trace.py)
     for shape in 1b 8b; do
-      env KILN_SUBSTITUTE_KERNELS="build-variants/$shape$suffix/${KILN_TRACE_VARIANT:-trace}" timeout 300 "$bench" \
-        "$(variant_artifact $shape)" --prefill-len 128 --contexts 128,130 --decode-steps 40 \
+      env KILN_SUBSTITUTE_KERNELS="build-variants/$shape/${KILN_TRACE_VARIANT:-trace}" timeout 300 "$bench" \
+        "$(persistent_artifact $shape)" --prefill-len 128 --contexts 128,130 --decode-steps 40 \
         --repeats 1 > "$out/trace-$shape.txt" 2>&1 || status=1
       echo "== $shape trace"; python3 bench/persistent_trace.py "$out/trace-$shape.txt" || status=1
     done ;;
   ncu)  # the persistent kernel's memory and issue counters, one 8B decode step
     timeout 300 ncu --clock-control none -k regex:decode_step_persistent -s 2 -c 1 \
       --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats \
-      --section SchedulerStats "$bench" bench-artifacts/8b.kiln --prefill-len 128 --contexts 128 \
+      --section SchedulerStats "$bench" "$(persistent_artifact 8b)" --prefill-len 128 --contexts 128 \
       --decode-steps 8 --repeats 1 --no-graphs > "$out/ncu-8b.txt" 2>&1 || status=1
     grep -E "Duration|Throughput|DRAM|Memory \[|Stall|Issued|Eligible|Active Warps|L2" "$out/ncu-8b.txt" | head -40 ;;
   esac
