@@ -24,9 +24,9 @@ Alternatives (results unchanged):
                records when each phase of each layer ends, with the ring's
                chunk counts; every 33rd block prints all layers, every block
                the middle one (bench/persistent_trace.py reads it)
-  trace-attention  trace, and the attention task of block 0 split into
-               intervals (step state to loads issued, q, tiles, two merge
-               barriers, output), summed over the traced runs ("ATT" line)
+  trace-attention  trace, and the middle layer's task 0 marked warp by warp
+               (start, cached rows asked for, this step's rows, q, scores,
+               p . V, merged, output; "W" lines)
 
   bench/persistent_variants.py --kiln-compile build/bin/kiln-compile \
       --config examples/llama-3.2-1b/config.json --out build-variants/1b -- --dtype bf16 ...
