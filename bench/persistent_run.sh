@@ -41,7 +41,7 @@ for step in $steps; do
       for shape in 1b 8b; do
         for mode in persistent kernels; do
           env $([ $mode = kernels ] && echo KILN_NO_PERSISTENT=1) timeout 300 "$bench" \
-            "bench-artifacts/$shape.kiln" --prefill-len 128 --contexts 128,4096 --decode-steps 64 \
+            "$(persistent_artifact $shape)" --prefill-len 128 --contexts 128,4096 --decode-steps 64 \
             --repeats 1 --json "$out/bench-$shape-$mode-$round.json" > "$out/bench-$shape-$mode-$round.txt" 2>&1 \
             || status=1
           echo "== $shape $mode round $round"; grep -E "decode:|^128 |^4096 |bandwidth|error" \
