@@ -4,7 +4,7 @@
 # Here, first: bench/persistent_prepare.sh (the tools, artifacts and variants it needs).
 # Then on the GPU machine, carrying build-bench/bin, bench-artifacts, build-gpu and
 # build-variants:
-#   bench/persistent_run.sh [smoke] [check] [bench] [variants] [trace] [ncu]
+#   bench/persistent_run.sh [smoke] [check] [bench] [ab] [variants] [trace] [ncu]
 # (variants, trace and ncu run bench-artifacts/SHAPE-on.kiln, compiled with
 # --persistent-decode=on, where it exists; check takes its artifacts from
 # $KILN_CHECK_ARTIFACTS, by default build-gpu/models)
@@ -46,6 +46,19 @@ for step in $steps; do
             || status=1
           echo "== $shape $mode round $round"; grep -E "decode:|^128 |^4096 |bandwidth|error" \
             "$out/bench-$shape-$mode-$round.txt"
+        done
+      done
+    done ;;
+  ab)  # another build against this one, interleaved, two rounds: $KILN_AB holds its bin/
+        # (kiln-bench) and artifacts/ (bench/persistent_prepare.sh's, e.g. of a branch in a worktree)
+    for round in 1 2; do
+      for shape in 1b 8b; do
+        for side in . "${KILN_AB:?KILN_AB: the other build}"; do
+          if [ "$side" = . ]; then bin=$bench artifact=$(persistent_artifact $shape) name=here
+          else bin=$side/bin/kiln-bench artifact=$side/artifacts/$(basename "$(persistent_artifact $shape)") name=other; fi
+          timeout 300 "$bin" "$artifact" --prefill-len 128 --contexts 128,4096 --decode-steps 48 --repeats 1 \
+            > "$out/ab-$shape-$name-$round.txt" 2>&1 || status=1
+          echo "== $shape $name round $round: $(grep -E '^(128|4096) |error' "$out/ab-$shape-$name-$round.txt" | tr -s ' ' | tr '\n' ';')"
         done
       done
     done ;;

@@ -11,6 +11,13 @@ Ablations (their results are wrong; only the time means something):
                the products
   streamonly   both: what is left is the weight stream, the norms and the
                hand-offs
+  onecopy      a chunk is one bulk copy of the matrix's next 32 KiB, not a
+               copy a padded row: what tensor-map copies could gain
+               (streamonly-onecopy: both; streamonly-rowsplit: the same
+               32 KiB in a copy a row, to tell the copies' number from
+               their addresses)
+  nowait       no reader waits for another block's tagged words: each
+               block's own work and loads, without the hand-offs' waits
 
 Alternatives (results unchanged):
 
@@ -231,6 +238,43 @@ def prefetch(n):
 for chunks in (4, 8, 16):
     EDITS[f"prefetch{chunks}"] = prefetch(chunks)
 
+
+# The copy warp fills a chunk with one bulk copy of the matrix's next 32 KiB
+# (whatever rows they hold) instead of a copy a padded row: the most that
+# tensor-map copies (one 3-D box a chunk, bench/NOTES.md §9) could take off
+# the stream. Each weight byte is still read once a step.
+EDITS["onecopy"] = [
+    ("#pragma unroll\n      for (int r = 0; r < M::kRows; ++r)\n        for (int i = 0; i < units; ++i)\n"
+     "          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,\n"
+     "                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,\n"
+     "                                    &ring.full[slot], policy);\n",
+     "      kiln::bulk_copy_to_shared(chunk, w + ((size_t)u0 * M::kK + (size_t)s * units * M::kSlice) * M::kRows,\n"
+     "                                units * M::kRows * bytes, &ring.full[slot], policy);\n"),
+]
+EDITS["streamonly-onecopy"] = EDITS["streamonly"] + EDITS["onecopy"]
+# The same 32 KiB as onecopy in as many copies as the kernel makes (a row's
+# slice each): if this streams as fast as onecopy, the rows' addresses, not
+# the number of copies, are what a chunk of row copies pays for, and a
+# tensor-map box of the same rows would pay it too.
+EDITS["streamonly-rowsplit"] = EDITS["streamonly"] + [
+    (EDITS["onecopy"][0][0],
+     "      for (int i = 0; i < units * M::kRows; ++i)\n"
+     "        kiln::bulk_copy_to_shared(chunk + (size_t)i * M::kStride,\n"
+     "                                  w + ((size_t)u0 * M::kK + (size_t)s * units * M::kSlice) * M::kRows +\n"
+     "                                      (size_t)i * (bytes / sizeof(T)),\n"
+     "                                  bytes, &ring.full[slot], policy);\n"),
+]
+
+# No reader waits for another block: tagged words are taken as they are (the
+# inputs, q, this step's K/V rows). What is left is each block's own work and
+# the latency of its own loads, the bound that hand-offs could reach.
+EDITS["nowait"] = [
+    ("          if (t.carry(epoch)) {\n", "          if (true) {\n"),
+    ("    v.raw = kiln::poll_tagged4(qkv_words + i / kPerWord, epoch);\n",
+     "    v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();\n"),
+    ("    kiln::tagged_warp_wait<kValues / kPerWord>(qkv_words + i / kPerWord, qkv_words + j / kPerWord,\n"
+     "                                               epoch);\n", ""),
+]
 
 def nvrtc_compile(source, name, cuda_home):
     """Compiles `source` with NVRTC for sm_90, as the runtime does at load;
