@@ -1036,12 +1036,14 @@ ${ROWS}
   // first tile's cached rows before any wait for this step's, while the QKV
   // products finish,
   // the next tile's keys once the scores are done and its values once p · V
-  // is.
+  // is. Where a tile holds more than that (the persistent kernel's registers
+  // at head dim 128), the rest goes out as those registers are used.
   constexpr int kLoadsAhead = ${LOADS_AHEAD};
   constexpr int kKVecs = kHeadDim / kVec, kKAhead = kKVecs < kLoadsAhead ? kKVecs : kLoadsAhead;
   constexpr int kVSteps = 32 / kKeysPerStep;
   constexpr int kVAhead =
       kVSteps * kChunksPerLane <= kLoadsAhead ? kVSteps : kLoadsAhead / kChunksPerLane;
+  static_assert(kKAhead > 0 && kVAhead > 0, "loads ahead for at least a vector of each row");
   W k_ahead[kKAhead], v_ahead[kVAhead][kChunksPerLane];${TILE_ROWS_WAIT}
   // Load the rows of the tile at k0 (of keys before `end`${WHICH_ROWS}).
   auto load_keys = [&](int k0) {
@@ -1099,7 +1101,12 @@ ${FIRST_TILE}
     if (visible) {
 #pragma unroll
       for (int i = 0; i < kKVecs; ++i) {
-        const W kv = i < kKAhead ? k_ahead[i < kKAhead ? i : 0] : key_vector(key, i * kVec);
+        // A row longer than the loads ahead: as soon as a vector is used,
+        // its registers ask for the vector kKAhead further on, so that the
+        // rest of the row costs one latency, not one a vector.
+        const W kv = k_ahead[i % kKAhead];
+        if (i + kKAhead < kKVecs)
+          k_ahead[i % kKAhead] = key_vector(key, (i + kKAhead) * kVec);
 #pragma unroll
         for (int g = 0; g < kGroupHeads; ++g)
 #pragma unroll
@@ -1130,14 +1137,13 @@ ${FIRST_TILE}
 #pragma unroll
     for (int j = 0; j < kVSteps; ++j) {
       const int row = j * kKeysPerStep + row_in_step;
+      const int later = row + kVAhead * kKeysPerStep; // the row these registers load next
 #pragma unroll
       for (int c = 0; c < kChunksPerLane; ++c) {
         const int d = (lane_chunk + c * kLanes) * kVec;
-        W v;
-        if (row < keys_here && d < kHeadDim)
-          v = j < kVAhead ? v_ahead[j < kVAhead ? j : 0][c] : value_vector(k0 + row, d);
-        else
-          v = W{};
+        const W v = row < keys_here && d < kHeadDim ? v_ahead[j % kVAhead][c] : W{};
+        if (j + kVAhead < kVSteps && later < keys_here && d < kHeadDim)
+          v_ahead[j % kVAhead][c] = value_vector(k0 + later, d);
 #pragma unroll
         for (int g = 0; g < kGroupHeads; ++g) {
           const float pj = __shfl_sync(0xffffffffu, p[g], row);
