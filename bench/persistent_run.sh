@@ -49,13 +49,13 @@ for step in $steps; do
         done
       done
     done ;;
-  ab)  # another build against this one, interleaved, two rounds: $KILN_AB holds its bin/
-        # (kiln-bench) and artifacts/ (bench/persistent_prepare.sh's, e.g. of a branch in a worktree)
+  ab)  # other builds against this one, interleaved, two rounds: each folder of $KILN_AB holds
+        # a bin/ (kiln-bench) and artifacts/ (bench/persistent_prepare.sh's, e.g. of a branch in a worktree)
     for round in 1 2; do
       for shape in 1b 8b; do
-        for side in . "${KILN_AB:?KILN_AB: the other build}"; do
+        for side in . ${KILN_AB:?KILN_AB: the other builds}; do
           if [ "$side" = . ]; then bin=$bench artifact=$(persistent_artifact $shape) name=here
-          else bin=$side/bin/kiln-bench artifact=$side/artifacts/$(basename "$(persistent_artifact $shape)") name=other; fi
+          else bin=$side/bin/kiln-bench artifact=$side/artifacts/$(basename "$(persistent_artifact $shape)") name=$(basename "$side"); fi
           timeout 300 "$bin" "$artifact" --prefill-len 128 --contexts 128,4096 --decode-steps 48 --repeats 1 \
             > "$out/ab-$shape-$name-$round.txt" 2>&1 || status=1
           echo "== $shape $name round $round: $(grep -E '^(128|4096) |error' "$out/ab-$shape-$name-$round.txt" | tr -s ' ' | tr '\n' ';')"
