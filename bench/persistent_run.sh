@@ -28,13 +28,14 @@ for step in $steps; do
         2>&1 | tee "$out/smoke-$(basename "$artifact" .kiln).txt" || status=1
     done ;;
   check)  # kiln vs transformers: the llama family runs persistent decode, the rest kernel by kernel
-    artifacts=${KILN_CHECK_ARTIFACTS:-build-gpu/models}
-    timeout 900 python3 test/gpu/run_gpu_tests.py --kiln-run build-bench/bin/kiln-run \
+    # (another build's: $KILN_CHECK_BIN for its kiln-run, $KILN_CHECK_ARTIFACTS for its artifacts)
+    artifacts=${KILN_CHECK_ARTIFACTS:-build-gpu/models} run=${KILN_CHECK_BIN:-build-bench/bin}/kiln-run
+    timeout 900 python3 test/gpu/run_gpu_tests.py --kiln-run "$run" \
       --artifacts "$artifacts" --work /tmp/kiln-models \
-      --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check.log" \
+      --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check-$(basename "$(dirname "$(dirname "$run")")").log" \
       || status=1
     # Which program ran: kiln-run reports the persistent decode steps.
-    build-bench/bin/kiln-run "$artifacts/llama/bf16.kiln" --weights /tmp/kiln-models/llama/bf16 \
+    "$run" "$artifacts/llama/bf16.kiln" --weights /tmp/kiln-models/llama/bf16 \
       --prompt-ids "1 15043 29892 590" --max-new-tokens 8 2>&1 | grep -E "decode" ;;
   bench)  # persistent against kernel by kernel, interleaved, two rounds
     for round in ${KILN_BENCH_ROUNDS:-1 2}; do
