@@ -78,7 +78,7 @@ EDITS["twoacc"] = [
 
 
 def in_flight(chunks):
-    return [("constexpr int kChunksInFlight = 2;\n", f"constexpr int kChunksInFlight = {chunks};\n")]
+    return [("constexpr int kChunksInFlight = 2,", f"constexpr int kChunksInFlight = {chunks},")]
 
 
 for chunks in (1, 3, 4, 8):
@@ -203,40 +203,11 @@ ATTENTION_TRACE = [
 EDITS["trace-attention"] = EDITS["trace"] + ATTENTION_TRACE
 
 
-# When the copy warp finds its next slot still busy (the ring is full and the
-# compute warps wait for other blocks), it asks L2 for the matrix's next n
-# chunks before it waits (bench/NOTES.md §10).
-def prefetch(n):
-    return [
-        ("  int chunk = 0;\n};\n", "  int chunk = 0;\n  int prefetched = 0;\n};\n"
-         "__device__ __forceinline__ bool mbarrier_done(uint64_t *barrier, unsigned parity) {\n"
-         "  unsigned done;\n"
-         "  asm volatile(\"{\\n .reg .pred p;\\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\\n selp.u32 %0, 1, 0, p;\\n}\"\n"
-         "               : \"=r\"(done) : \"r\"(kiln::shared_address(barrier)), \"r\"(parity) : \"memory\");\n"
-         "  return done;\n}\n"
-         "__device__ __forceinline__ void prefetch_l2(const void *p, unsigned bytes) {\n"
-         "  asm volatile(\"cp.async.bulk.prefetch.L2.global [%0], %1;\" ::\"l\"(p), \"r\"(bytes) : \"memory\");\n}\n"),
-        ("      if (use > 0)\n        kiln::mbarrier_wait(&ring.empty[slot], (use - 1) & 1);\n",
-         "      if (use > 0 && !mbarrier_done(&ring.empty[slot], (use - 1) & 1)) {\n"
-         "        const int first = (g - M::first_group(base)) / (int)gridDim.x * M::kSlices + s;\n"
-         "        for (int k = max(ring.chunk, ring.prefetched); k < ring.chunk + %d; ++k) {\n"
-         "          const int i = first + (k - ring.chunk);\n"
-         "          const int pg = M::first_group(base) + i / M::kSlices * (int)gridDim.x, ps = i %% M::kSlices;\n"
-         "          if (pg >= M::kGroups)\n            break;\n"
-         "          const int pu0 = pg * M::kGroupUnits, punits = min(M::kGroupUnits, M::kUnits - pu0);\n"
-         "          const unsigned pbytes = min(M::kSlice, M::kK - ps * M::kSlice) * (unsigned)sizeof(T);\n"
-         "          for (int r = 0; r < M::kRows; ++r)\n"
-         "            for (int u = 0; u < punits; ++u)\n"
-         "              prefetch_l2(w + (size_t)M::row(pu0 + u, r) * M::kK + ps * M::kSlice, pbytes);\n"
-         "        }\n"
-         "        ring.prefetched = max(ring.prefetched, ring.chunk + %d);\n"
-         "        kiln::mbarrier_wait(&ring.empty[slot], (use - 1) & 1);\n"
-         "      }\n" % (n, n)),
-    ]
-
-
+# The copy warp asks L2 for the next n chunks of a matrix when it finds its
+# next slot still busy (codegen's kPrefetchChunks, 0 until measured:
+# bench/NOTES.md §10-11).
 for chunks in (4, 8, 16):
-    EDITS[f"prefetch{chunks}"] = prefetch(chunks)
+    EDITS[f"prefetch{chunks}"] = [(", kPrefetchChunks = 0;\n", f", kPrefetchChunks = {chunks};\n")]
 
 
 # The copy warp fills a chunk with one bulk copy of the matrix's next 32 KiB
