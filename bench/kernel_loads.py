@@ -14,19 +14,15 @@ compiles the artifact's kernels with NVRTC (-lineinfo), disassembles them with
 nvdisasm -gi, and prints a line per kernel source line that issues loads:
 the loads read within 512 instructions, the median instructions to first
 use, the median loads unread at that use, and the source text; the closest
-uses first. --listing FILE
---source FILE read a saved `nvdisasm -gi` listing of the source instead.
+uses first. --listing FILE --source FILE read a saved `nvdisasm -gi`
+listing of the source instead.
 """
 import argparse
-import os
 import re
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 
-from nvrtc import compile_cuda, prelude_lines
+from nvrtc import compile_cuda, default_nvdisasm, disassemble, emit_cuda, prelude_lines, require_nvdisasm
 
 LINE = re.compile(r'line (\d+)')
 LOAD = re.compile(r"(?:@!?P\w+\s+)?LDG\.E(?:\.(\d+))?\S*\s+R(\d+),")
@@ -81,7 +77,7 @@ def main():
     parser.add_argument("--config")
     parser.add_argument("--kernel", required=True, help="kernels whose name contains this")
     parser.add_argument("--arch", default="sm_90")
-    parser.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "/usr/local/cuda/bin/nvdisasm")
+    parser.add_argument("--nvdisasm", default=default_nvdisasm())
     parser.add_argument("--cuda-home", default="/usr/local/cuda")
     parser.add_argument("--listing", help="a saved `nvdisasm -gi` listing (with --source)")
     parser.add_argument("--source", help="the kernel source the listing was compiled from")
@@ -98,18 +94,12 @@ def main():
     else:
         if not (args.kiln_compile and args.config):
             sys.exit("pass --kiln-compile and --config (or --listing and --source)")
-        if not os.access(args.nvdisasm, os.X_OK):
-            sys.exit(f"no nvdisasm at {args.nvdisasm}: pass --nvdisasm (pip install nvidia-cuda-nvdisasm)")
-        source = subprocess.run([args.kiln_compile, args.config, "--emit=cuda"] + args.compile_args,
-                                check=True, capture_output=True, text=True).stdout
+        require_nvdisasm(args.nvdisasm)
+        source = emit_cuda(args.kiln_compile, args.config, args.compile_args)
         ok, log, cubin = compile_cuda(source, "kernels", args.cuda_home, args.arch, ["-lineinfo"])
         if not ok:
             sys.exit(f"NVRTC failed:\n{log}")
-        with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-            f.write(cubin)
-            f.flush()
-            listing = subprocess.run([args.nvdisasm, "-gi", "-c", f.name], check=True,
-                                     capture_output=True, text=True).stdout
+        listing = disassemble(cubin, args.nvdisasm, "-gi")
         first_line = prelude_lines() + 2  # the prelude and a newline come first
     uses = load_uses(listing, args.kernel, first_line)
     if not uses:

@@ -14,14 +14,11 @@ disassembled by nvdisasm (in the CUDA toolkit, or from PyPI's
 nvidia-cuda-nvdisasm: --nvdisasm PATH).
 """
 import argparse
-import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 
-from nvrtc import compile_cuda, prelude_lines
+from nvrtc import (compile_cuda, default_nvdisasm, disassemble, emit_cuda, prelude_lines,
+                   require_nvdisasm)
 
 ENTRY = re.compile(r"Compiling entry function '([^']+)'")
 SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
@@ -44,11 +41,7 @@ def resources(log):
 
 def spill_lines(cubin, nvdisasm, source):
     """(kernel, instruction, source line) of every spill store or load."""
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-        f.write(cubin)
-        f.flush()
-        sass = subprocess.run([nvdisasm, "-g", "-c", f.name], check=True, capture_output=True,
-                              text=True).stdout
+    sass = disassemble(cubin, nvdisasm, "-g")
     lines, found, kernel, line = source.splitlines(), [], None, None
     for text in sass.splitlines():
         if m := re.match(r"\s*\.text\.(\S+):", text):
@@ -68,14 +61,13 @@ def main():
     parser.add_argument("--kernel", default="", help="only kernels whose name contains this")
     parser.add_argument("--arch", default="sm_90")
     parser.add_argument("--where", action="store_true", help="where each spill is (needs nvdisasm)")
-    parser.add_argument("--nvdisasm", default=shutil.which("nvdisasm") or "/usr/local/cuda/bin/nvdisasm")
+    parser.add_argument("--nvdisasm", default=default_nvdisasm())
     parser.add_argument("--cuda-home", default="/usr/local/cuda")
     parser.add_argument("compile_args", nargs="*")
     args = parser.parse_args()
-    if args.where and not os.access(args.nvdisasm, os.X_OK):
-        sys.exit(f"no nvdisasm at {args.nvdisasm}: pass --nvdisasm (pip install nvidia-cuda-nvdisasm)")
-    source = subprocess.run([args.kiln_compile, args.config, "--emit=cuda"] + args.compile_args,
-                            check=True, capture_output=True, text=True).stdout
+    if args.where:
+        require_nvdisasm(args.nvdisasm)
+    source = emit_cuda(args.kiln_compile, args.config, args.compile_args)
     ok, log, cubin = compile_cuda(source, "kernels", args.cuda_home, args.arch,
                                   ["--ptxas-options=-v"] + (["-lineinfo"] if args.where else []))
     if not ok:

@@ -2,6 +2,10 @@
 prelude, then the source, compiled for one architecture."""
 import ctypes
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PRELUDE = os.path.join(HERE, "..", "runtime", "kernels", "prelude.cuh")
@@ -38,3 +42,28 @@ def compile_cuda(source, name, cuda_home, arch="sm_90", options=()):
         cubin = buffer.raw
     nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
     return status == 0, log.value.decode(errors="replace"), cubin
+
+
+def emit_cuda(kiln_compile, config, compile_args):
+    """The artifact's kernels as `kiln-compile --emit=cuda` prints them."""
+    return subprocess.run([kiln_compile, config, "--emit=cuda"] + list(compile_args), check=True,
+                          capture_output=True, text=True).stdout
+
+
+def default_nvdisasm():
+    return shutil.which("nvdisasm") or "/usr/local/cuda/bin/nvdisasm"
+
+
+def require_nvdisasm(nvdisasm):
+    """Exits with a message naming where to get nvdisasm when there is none."""
+    if not os.access(nvdisasm, os.X_OK):
+        sys.exit(f"no nvdisasm at {nvdisasm}: pass --nvdisasm (pip install nvidia-cuda-nvdisasm)")
+
+
+def disassemble(cubin, nvdisasm, line_option):
+    """nvdisasm's listing of `cubin` with source lines (-g, or -gi with inline chains)."""
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        return subprocess.run([nvdisasm, line_option, "-c", f.name], check=True, capture_output=True,
+                              text=True).stdout

@@ -29,10 +29,11 @@ for step in $steps; do
     done ;;
   check)  # kiln vs transformers: the llama family runs persistent decode, the rest kernel by kernel
     # (another build's: $KILN_CHECK_BIN for its kiln-run, $KILN_CHECK_ARTIFACTS for its artifacts)
-    artifacts=${KILN_CHECK_ARTIFACTS:-build-gpu/models} run=${KILN_CHECK_BIN:-build-bench/bin}/kiln-run
+    artifacts=${KILN_CHECK_ARTIFACTS:-build-gpu/models} bin=${KILN_CHECK_BIN:-build-bench/bin}
+    run=$bin/kiln-run
     timeout 900 python3 test/gpu/run_gpu_tests.py --kiln-run "$run" \
       --artifacts "$artifacts" --work /tmp/kiln-models \
-      --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check-$(basename "$(dirname "$(dirname "$run")")").log" \
+      --only "${KILN_CHECK_MODELS:-llama,llama3,mistral,qwen2,gpt_neox}" 2>&1 | tee "$out/check-$(basename "$(dirname "$bin")").log" \
       || status=1
     # Which program ran: kiln-run reports the persistent decode steps.
     "$run" "$artifacts/llama/bf16.kiln" --weights /tmp/kiln-models/llama/bf16 \

@@ -214,13 +214,15 @@ for chunks in (4, 8, 16):
 # (whatever rows they hold) instead of a copy a padded row: the most that
 # tensor-map copies (one 3-D box a chunk, bench/NOTES.md §9) could take off
 # the stream. Each weight byte is still read once a step.
+ROW_COPIES = ("#pragma unroll\n      for (int r = 0; r < M::kRows; ++r)\n        for (int i = 0; i < units; ++i)\n"
+              "          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,\n"
+              "                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,\n"
+              "                                    &ring.full[slot], policy);\n")
+# Chunk s of group g as one contiguous stretch of the matrix.
+CONTIGUOUS = "w + ((size_t)u0 * M::kK + (size_t)s * units * M::kSlice) * M::kRows"
 EDITS["onecopy"] = [
-    ("#pragma unroll\n      for (int r = 0; r < M::kRows; ++r)\n        for (int i = 0; i < units; ++i)\n"
-     "          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,\n"
-     "                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,\n"
-     "                                    &ring.full[slot], policy);\n",
-     "      kiln::bulk_copy_to_shared(chunk, w + ((size_t)u0 * M::kK + (size_t)s * units * M::kSlice) * M::kRows,\n"
-     "                                units * M::kRows * bytes, &ring.full[slot], policy);\n"),
+    (ROW_COPIES, f"      kiln::bulk_copy_to_shared(chunk, {CONTIGUOUS},\n"
+                 "                                units * M::kRows * bytes, &ring.full[slot], policy);\n"),
 ]
 EDITS["streamonly-onecopy"] = EDITS["streamonly"] + EDITS["onecopy"]
 # The same 32 KiB as onecopy in as many copies as the kernel makes (a row's
@@ -228,12 +230,10 @@ EDITS["streamonly-onecopy"] = EDITS["streamonly"] + EDITS["onecopy"]
 # the number of copies, are what a chunk of row copies pays for, and a
 # tensor-map box of the same rows would pay it too.
 EDITS["streamonly-rowsplit"] = EDITS["streamonly"] + [
-    (EDITS["onecopy"][0][0],
-     "      for (int i = 0; i < units * M::kRows; ++i)\n"
-     "        kiln::bulk_copy_to_shared(chunk + (size_t)i * M::kStride,\n"
-     "                                  w + ((size_t)u0 * M::kK + (size_t)s * units * M::kSlice) * M::kRows +\n"
-     "                                      (size_t)i * (bytes / sizeof(T)),\n"
-     "                                  bytes, &ring.full[slot], policy);\n"),
+    (ROW_COPIES, "      for (int i = 0; i < units * M::kRows; ++i)\n"
+                 "        kiln::bulk_copy_to_shared(chunk + (size_t)i * M::kStride,\n"
+                 f"                                  {CONTIGUOUS} + (size_t)i * (bytes / sizeof(T)),\n"
+                 "                                  bytes, &ring.full[slot], policy);\n"),
 ]
 
 # No reader waits for another block: tagged words are taken as they are (the
