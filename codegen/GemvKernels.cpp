@@ -48,7 +48,8 @@ llvm::StringRef normName(const NormParams &norm) {
 }
 
 /// The prologue that normalizes a group of input rows into shared memory.
-std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRef sourceRow) {
+std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRef sourceRow,
+                         const NormWeightReads &reads) {
   const NormParams &norm = *params.norm;
   bool rms = norm.kind == NormKind::rms;
   std::string load = width > 1 ? "kiln::load16" : "kiln::load1";
@@ -87,13 +88,13 @@ std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRe
           for (int e = 0; e < kVec; ++e)
             total += ${ACCUMULATE};
         }
-      }${STATISTICS}
+      }${STATISTICS}${WAIT}
 #pragma unroll
       for (int item = 0; item < kItems; ++item) {
         const int i = (item * kThreads + threadIdx.x) * kVec;
         if (i < kK) {
           for (int e = 0; e < kVec; ++e)
-            v[item].set(e, (v[item].get(e) - mean) * inv * kiln::to_float(norm_weight[i + e])${BIAS});
+            v[item].set(e, (v[item].get(e) - mean) * inv * ${WEIGHT}${BIAS});
           ${STORE}(xs + j * kK + i, v[item]);
         }
       }
@@ -107,7 +108,9 @@ std::string normPrologue(const GemvParams &params, int64_t width, llvm::StringRe
                        {"RESIDUAL", residual},
                        {"ACCUMULATE", rms ? "v[item].get(e) * v[item].get(e)" : "v[item].get(e)"},
                        {"STATISTICS", statistics},
-                       {"BIAS", norm.bias ? " + kiln::to_float(norm_bias[i + e])" : ""}});
+                       {"WAIT", reads.wait.empty() ? "" : "\n      " + reads.wait},
+                       {"WEIGHT", reads.weight},
+                       {"BIAS", reads.bias}});
 }
 
 } // namespace
@@ -332,7 +335,13 @@ KernelSpec codegen::gemvKernel(const GemvParams &params) {
   // (logit, row), then the block's in shared memory, then one atomic per
   // token into the step state, which the sampling kernel reads instead of
   // scanning the logits.
-  std::string prologue = params.norm ? normPrologue(params, width, sourceRow) : std::string();
+  NormWeightReads normReads;
+  if (params.norm)
+    normReads = normWeightReads(*params.norm, params.k, "kK",
+                                tokenGroup * params.k * dtypeBytes(params.dtype), "norm_weight",
+                                "norm_bias");
+  std::string prologue =
+      params.norm ? normPrologue(params, width, sourceRow, normReads) : std::string();
   std::string endGroup = params.norm ? "\n    __syncthreads();" : "";
   if (params.lastTokens) {
     prologue = R"cuda(
@@ -447,7 +456,7 @@ ${CONSTANTS}${NORM_CONSTANTS}  ${TOKENS}
           prefetched[r][p] = ${LOAD_W}(w + (size_t)row_of(u, r) * kK + (lane + 32 * p) * kVec);
   };
   if (first < kUnits)
-    prefetch(first);${PRELOAD_STEP}
+    prefetch(first);${PRELOAD_STEP}${PRELOAD_NORM}
   kiln::launch_dependents();
   kiln::wait_for_previous_grids();${ZERO_COUNTERS}
 ${SHARED}${PASSES}}
@@ -503,6 +512,7 @@ ${SHARED}${PASSES}}
       first_positions[j] = step.positions[j];
       first_slots[j] = step.slot[step.token_seq[j]];
     })cuda" : ""},
+                              {"PRELOAD_NORM", normReads.copies},
                               {"PASSES", passes}});
   return spec;
 }

@@ -145,6 +145,49 @@ const float inv = rsqrtf(kiln::block_sum(deviation, scratch) / ${SIZE} + kEpsilo
                       {{"SIZE", size.str()}, {"X", element.str()}});
 }
 
+NormWeightReads codegen::normWeightReads(const NormParams &norm, int64_t size,
+                                         llvm::StringRef sizeName, int64_t sharedBytes,
+                                         llvm::StringRef weight, llvm::StringRef bias) {
+  // Static shared memory stops at 48 KiB a block; 1 KiB is left for the
+  // kernels' scratch.
+  constexpr int64_t kStaticSharedBytes = 47 * 1024;
+  const int64_t aheadBytes = size * dtypeBytes(norm.weightDtype) * (norm.bias ? 2 : 1);
+  std::string type = cudaTypeName(norm.weightDtype).str();
+  NormWeightReads reads;
+  if (sharedBytes + aheadBytes > kStaticSharedBytes) {
+    reads.weight = "kiln::to_float(" + weight.str() + "[i + e])";
+    if (norm.bias)
+      reads.bias = " + kiln::to_float(" + bias.str() + "[i + e])";
+    return reads;
+  }
+  std::string copy = "kiln::copy_ahead<" + type + ", kVec>";
+  reads.copies = fillTemplate(R"cuda(
+  // The norm's weights do not depend on its input: copied to shared memory
+  // before the wait, so that no round trip follows the statistics.
+  __shared__ __align__(16) ${W} weight_ahead[${SIZE}]${BIAS_DECL};
+#pragma unroll
+  for (int item = 0; item < kItems; ++item) {
+    const int i = (item * kThreads + threadIdx.x) * kVec;
+    if (i < ${SIZE}) {
+      ${COPY}(weight_ahead + i, ${WEIGHT} + i);${BIAS_COPY}
+    }
+  })cuda",
+                              {{"W", type},
+                               {"SIZE", sizeName.str()},
+                               {"COPY", copy},
+                               {"WEIGHT", weight.str()},
+                               {"BIAS_DECL",
+                                norm.bias ? ", bias_ahead[" + sizeName.str() + "]" : ""},
+                               {"BIAS_COPY", norm.bias ? "\n      " + copy + "(bias_ahead + i, " +
+                                                             bias.str() + " + i);"
+                                                       : std::string()}});
+  reads.wait = "kiln::wait_copies_ahead();";
+  reads.weight = "kiln::to_float(weight_ahead[i + e])";
+  if (norm.bias)
+    reads.bias = " + kiln::to_float(bias_ahead[i + e])";
+  return reads;
+}
+
 unsigned codegen::threadsFor(int64_t work, unsigned limit) {
   int64_t threads = ceilDiv(std::max<int64_t>(work, 1), 32) * 32;
   return static_cast<unsigned>(std::min<int64_t>(threads, limit));

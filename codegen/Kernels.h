@@ -94,6 +94,19 @@ struct NormParams {
 };
 /// Parameters: input, [residual], weight, [bias], [sum], out.
 KernelSpec normKernel(const NormParams &params);
+/// How a norm kernel reads its weights (and bias) after its statistics. Where
+/// shared memory allows (`sharedBytes`: what the kernel has already), the block
+/// copies them into `weight_ahead` (`bias_ahead`) before it waits for its
+/// input, on which they do not depend, so that no round trip follows the
+/// statistics; otherwise it reads them from global memory there.
+struct NormWeightReads {
+  std::string copies; ///< before the kernel's wait (each thread its kItems items of kVec)
+  std::string wait;   ///< after the statistics, before the reads
+  std::string weight; ///< element i + e, a float
+  std::string bias;   ///< " + element i + e of the bias", or empty
+};
+NormWeightReads normWeightReads(const NormParams &norm, int64_t size, llvm::StringRef sizeName,
+                                int64_t sharedBytes, llvm::StringRef weight, llvm::StringRef bias);
 
 /// A fused chain of elementwise ops over `size` elements per token. Operand
 /// `i` of the chain is parameter `i`; statements compute `v<j>` from `a<i>`

@@ -719,11 +719,19 @@ struct SameRow {
 /// xs[j] = rms_norm(row row_of(j)) * weight, rounded to T, for each token,
 /// the rows read through `load` (rows that other blocks wrote); the rows
 /// are kept in `rows` as read (the residual stream that the next epilogues
-/// add to).
+/// add to). The weights are asked for first: their round trip overlaps the
+/// rows' wait, not follows the statistics.
 template <class Load, class RowOf = SameRow>
 __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
                                           const NormT *weight, float *scratch, RowOf row_of = {}) {
   constexpr int kItems = (kHidden / kVec + kComputeThreads - 1) / kComputeThreads;
+  kiln::Elements<NormT, kVec> weight_ahead[kItems];
+#pragma unroll
+  for (int item = 0; item < kItems; ++item) {
+    const int i = (item * kComputeThreads + threadIdx.x) * kVec;
+    if (i < kHidden)
+      weight_ahead[item].load(weight + i);
+  }
   for (int j = 0; j < tokens; ++j) {
     int at[kItems], n = 0;
 #pragma unroll
@@ -734,6 +742,9 @@ __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
     }
     W v[kItems];
     load(at, v, n);
+#pragma unroll
+    for (int item = 0; item < kItems; ++item)
+      weight_ahead[item].hold_until_here();
     float total = 0.f;
 #pragma unroll
     for (int item = 0; item < kItems; ++item) {
@@ -750,7 +761,7 @@ __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
       const int i = (item * kComputeThreads + threadIdx.x) * kVec;
       if (i < kHidden) {
         for (int e = 0; e < kVec; ++e)
-          v[item].set(e, v[item].get(e) * inv * kiln::to_float(weight[i + e]));
+          v[item].set(e, v[item].get(e) * inv * weight_ahead[item].get(e));
         *reinterpret_cast<W *>(xs + j * kHidden + i) = v[item];
       }
     }

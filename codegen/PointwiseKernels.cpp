@@ -112,6 +112,7 @@ KernelSpec codegen::normKernel(const NormParams &params) {
                                                       params.dtype)}});
 
   std::string statistics = indented("\n" + normStatistics(rms, "kSize", "x[item][e]"), 2);
+  NormWeightReads reads = normWeightReads(params, params.size, "kSize", 0, "weight", "bias");
 
   spec.source = fillTemplate(R"cuda(
 // One block per token; the row stays in registers between the statistics and
@@ -121,7 +122,7 @@ extern "C" __global__ void __launch_bounds__(${THREADS}) ${NAME}(${PARAMS}) {
   constexpr int kSize = ${SIZE}, kVec = ${VEC}, kThreads = ${THREADS};
   constexpr int kItems = (kSize + kVec * kThreads - 1) / (kVec * kThreads);
   constexpr float kEpsilon = ${EPS};
-  __shared__ float scratch[32];
+  __shared__ float scratch[32];${WEIGHTS_AHEAD}
   kiln::launch_dependents();
   kiln::wait_for_previous_grids();
   const size_t row = (size_t)blockIdx.x * kSize;
@@ -136,7 +137,7 @@ extern "C" __global__ void __launch_bounds__(${THREADS}) ${NAME}(${PARAMS}) {
     for (int e = 0; e < kVec; ++e)
       total += ${ACCUMULATE};
   }
-${STATISTICS}
+${STATISTICS}${WAIT}
 #pragma unroll
   for (int item = 0; item < kItems; ++item) {
     const int i = (item * kThreads + threadIdx.x) * kVec;
@@ -144,7 +145,7 @@ ${STATISTICS}
       continue;
     float y[kVec];
     for (int e = 0; e < kVec; ++e)
-      y[e] = (x[item][e] - mean) * inv * kiln::to_float(weight[i + e])${BIAS};
+      y[e] = (x[item][e] - mean) * inv * ${WEIGHT}${BIAS};
     ${STORE}
   }
 }
@@ -160,7 +161,10 @@ ${STATISTICS}
                               {"ADD_RESIDUAL", addResidual},
                               {"ACCUMULATE", rms ? "x[item][e] * x[item][e]" : "x[item][e]"},
                               {"STATISTICS", statistics},
-                              {"BIAS", params.bias ? " + kiln::to_float(bias[i + e])" : ""},
+                              {"WEIGHTS_AHEAD", reads.copies},
+                              {"WAIT", reads.wait.empty() ? "" : "\n  " + reads.wait},
+                              {"WEIGHT", reads.weight},
+                              {"BIAS", reads.bias},
                               {"STORE", storeFloats("out + row + i", "y", width, params.dtype)}});
   return spec;
 }

@@ -209,9 +209,68 @@ template <typename T> __device__ __forceinline__ Vec1<T> load1_cg(const T *p) {
 }
 template <typename T> __device__ __forceinline__ void store1(T *p, const Vec1<T> &v) { *p = v.raw; }
 
+/// An unsigned integer of kBytes bytes (a vector of them from 8 on).
+template <int kBytes> struct RawBytes;
+template <> struct RawBytes<2> { using type = unsigned short; };
+template <> struct RawBytes<4> { using type = unsigned int; };
+template <> struct RawBytes<8> { using type = uint2; };
+template <> struct RawBytes<16> { using type = uint4; };
+/// kN consecutive elements of T, loaded long before they are read (a norm's
+/// weights, asked for before its input is waited for, so that no round trip
+/// follows the statistics): kept raw in registers, read as floats. p is
+/// aligned to kN elements or 16 bytes, whichever is less (kiln's weights
+/// start at multiples of 256 bytes and are read at multiples of kN elements).
+template <typename T, int kN> struct Elements {
+  static constexpr int kBytes = kN * (int)sizeof(T), kPiece = kBytes < 16 ? kBytes : 16;
+  using Piece = typename RawBytes<kPiece>::type;
+  Piece pieces[kBytes / kPiece];
+  __device__ __forceinline__ void load(const T *p) {
+#pragma unroll
+    for (int k = 0; k < kBytes / kPiece; ++k)
+      pieces[k] = reinterpret_cast<const Piece *>(p)[k];
+  }
+  /// From here on: the compiler would otherwise unpack the elements right
+  /// after the load (out of the loop that reads them) and wait for it there.
+  __device__ __forceinline__ void hold_until_here() {
+#pragma unroll
+    for (int k = 0; k < kBytes / 4; ++k)
+      asm volatile("" : "+r"(reinterpret_cast<unsigned *>(pieces)[k]));
+    if constexpr (kBytes % 4 != 0)
+      asm volatile("" : "+h"(reinterpret_cast<unsigned short *>(pieces)[kBytes / 2 - 1]));
+  }
+  __device__ __forceinline__ float get(int i) const {
+    return to_float(reinterpret_cast<const T *>(pieces)[i]);
+  }
+};
+
 /// The shared-memory address of a generic pointer into shared memory.
 __device__ __forceinline__ uint32_t shared_address(const void *p) {
   return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/// kN elements of T from global to shared memory, for values asked for long
+/// before their use where registers are short (a norm's weights, before its
+/// input is waited for): by cp.async (sm_80+), so the thread goes on at once
+/// and nothing waits in registers. After wait_copies_ahead() the thread, and
+/// only it, may read them. Both addresses are aligned as Elements' are.
+template <typename T, int kN>
+__device__ __forceinline__ void copy_ahead(T *shared, const T *global) {
+  constexpr int kBytes = kN * (int)sizeof(T), kPiece = kBytes < 16 ? kBytes : 16;
+  if constexpr (kPiece % 4 != 0) { // cp.async moves 4, 8 or 16 bytes
+#pragma unroll
+    for (int i = 0; i < kN; ++i)
+      shared[i] = global[i];
+  } else {
+#pragma unroll
+    for (int k = 0; k < kBytes / kPiece; ++k)
+      asm volatile("cp.async.ca.shared.global [%0], [%1], %2;"
+                   ::"r"(shared_address(shared) + k * kPiece),
+                   "l"(reinterpret_cast<const char *>(global) + k * kPiece), "n"(kPiece)
+                   : "memory");
+  }
+}
+__device__ __forceinline__ void wait_copies_ahead() {
+  asm volatile("cp.async.wait_all;" ::: "memory");
 }
 
 /// Four 8x8 matrices of 16-bit elements from shared memory (ldmatrix.x4):
