@@ -243,8 +243,17 @@ EDITS["nowait"] = [
     ("          if (t.carry(epoch)) {\n", "          if (true) {\n"),
     ("    v.raw = kiln::poll_tagged4(qkv_words + i / kPerWord, epoch);\n",
      "    v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();\n"),
-    ("    kiln::tagged_warp_wait<kValues / kPerWord>(qkv_words + i / kPerWord, qkv_words + j / kPerWord,\n"
-     "                                               epoch);\n", ""),
+    ("    return kiln::tagged_warp_rows<kValues / kPerWord>(qkv_words + i / kPerWord,\n"
+     "                                                      qkv_words + j / kPerWord, epoch);\n",
+     "    kiln::WarpRows<kValues / kPerWord> rows;\n"
+     "    for (int m = 0; m < rows.kSlots / 2; ++m)\n"
+     "      for (int s = 0; s < 2; ++s) {\n"
+     "        const int w = 2 * (threadIdx.x & 31) + 64 * m + s;\n"
+     "        const bool in = w < kValues / kPerWord;\n"
+     "        rows.first[2 * m + s] = in ? (uint32_t)qkv_words[i / kPerWord + w] : 0;\n"
+     "        rows.second[2 * m + s] = in ? (uint32_t)qkv_words[j / kPerWord + w] : 0;\n"
+     "      }\n"
+     "    return rows;\n"),
 ]
 
 def nvrtc_compile(source, name, cuda_home):

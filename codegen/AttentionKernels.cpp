@@ -835,33 +835,48 @@ template <class Handoff>)cuda";
                        : handoff.written(fresh_row(key, kHeads + kKvHeads + kv_head) + d);
   };)cuda",
                               {{"LOAD", load}});
-    io["TILE_ROWS_WAIT"] = R"cuda(
-  // Tagged words: the whole warp waits for this step's K and V rows in the
-  // tile at once, so that no lane polls vector after vector.
-  bool fresh_pass = false;
-  auto wait_for_rows = [&](int k0) {
-    for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key)
-      handoff.template warp_wait<kHeadDim>(fresh_row(key, kHeads + kv_head),
-                                           fresh_row(key, kHeads + kKvHeads + kv_head));
-  };)cuda";
+    io["TILE_ROWS_WAIT"] = "";
     io["FIRST_TILE"] = R"cuda(  // Cached rows load at once, this step's as soon as they are written.
   if (first_tile < end) {
     load_keys(first_tile);
     load_values(first_tile);
     load_fresh(first_tile);
   })cuda";
-    io["WHICH_ROWS"] = "; cached rows, or\n  // this step's in the fresh pass";
-    io["KEY_LOADED"] = "key < end && (key >= fresh) == fresh_pass";
-    io["VALUE_LOADED"] = "row < end && (row >= fresh) == fresh_pass";
+    io["WHICH_ROWS"] = "; cached rows: this step's come from load_fresh";
+    io["KEY_LOADED"] = "key < end && key < fresh";
+    io["VALUE_LOADED"] = "row < end && row < fresh";
     io["LOAD_FRESH"] = R"cuda(
-  // This step's rows of the tile, once the warp has waited for them (after
-  // the cached rows, so that their loads do not wait too).
+  // This step's K and V rows of the tile (after the cached rows' loads went
+  // out): the whole warp waits for each key's two rows at once, a few words
+  // a lane, one round trip, and the lanes that hold the row among the loads
+  // ahead take their vectors from the lanes that saw them, not from memory
+  // again. A warp-uniform loop: every lane takes part in the exchanges.
   auto load_fresh = [&](int k0) {
-    wait_for_rows(k0);
-    fresh_pass = true;
-    load_keys(k0);
-    load_values(k0);
-    fresh_pass = false;
+    for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key) {
+      const auto rows = handoff.template warp_rows<kHeadDim>(
+          fresh_row(key, kHeads + kv_head), fresh_row(key, kHeads + kKvHeads + kv_head));
+      const int r = key - k0;
+#pragma unroll
+      for (int i = 0; i < kKAhead; ++i) {
+        W v;
+        v.raw = rows.vector(rows.first, i);
+        if (lane == r)
+          k_ahead[i] = v;
+      }
+#pragma unroll
+      for (int j = 0; j < kVAhead; ++j) {
+        if (j != r / kKeysPerStep)
+          continue;
+#pragma unroll
+        for (int c = 0; c < kChunksPerLane; ++c) {
+          const int n = lane_chunk + c * kLanes;
+          W v;
+          v.raw = rows.vector(rows.second, min(n, kChunks - 1));
+          if (row_in_step == r % kKeysPerStep && n < kChunks)
+            v_ahead[j][c] = v;
+        }
+      }
+    }
   };)cuda";
     io["LOAD_FRESH_NEXT"] = "\n    if (next < end)\n      load_fresh(next);";
     io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";

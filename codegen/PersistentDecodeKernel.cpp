@@ -630,12 +630,14 @@ struct AttentionHandoff {
     return v;
   }
   /// Waits, with the whole warp, until the kValues values from index i on
-  /// and from index j on are written ...
-  template <int kValues> __device__ __forceinline__ void warp_wait(size_t i, size_t j) const {
-    kiln::tagged_warp_wait<kValues / kPerWord>(qkv_words + i / kPerWord, qkv_words + j / kPerWord,
-                                               epoch);
+  /// and from index j on are written, and returns them spread over the lanes
+  /// (kiln::WarpRows: vector(first, n) and vector(second, n) are vectors n of
+  /// each) ...
+  template <int kValues> __device__ __forceinline__ auto warp_rows(size_t i, size_t j) const {
+    return kiln::tagged_warp_rows<kValues / kPerWord>(qkv_words + i / kPerWord,
+                                                      qkv_words + j / kPerWord, epoch);
   }
-  /// ... and the vector at index i among them.
+  /// ... and the vector at index i among them, read again.
   __device__ __forceinline__ W written(size_t i) const {
     W v;
     v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();

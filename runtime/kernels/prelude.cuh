@@ -432,33 +432,68 @@ __device__ __forceinline__ uint4 poll_tagged4(const uint64_t *words, uint32_t ep
       return t.payload();
   }
 }
+/// What one lane holds of two rows of kWords tagged words that its warp
+/// waited for together (tagged_warp_rows): the payloads of words 2 * lane + 64m
+/// and 2 * lane + 1 + 64m of each row, as slots 2m and 2m + 1.
+template <int kWords> struct WarpRows {
+  static constexpr int kSlots = 2 * ((kWords + 63) / 64);
+  uint32_t first[kSlots], second[kSlots];
+  /// Words 4i .. 4i + 3 of a row (16 bytes of payload) from the lanes that
+  /// hold them; each lane may ask for its own i, and all 32 lanes call it.
+  __device__ __forceinline__ uint4 vector(const uint32_t (&row)[kSlots], int i) const {
+    uint32_t out[4];
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int w = 4 * i + q;
+      out[q] = 0;
+#pragma unroll
+      for (int m = 0; m < kSlots / 2; ++m) {
+        const uint32_t value = __shfl_sync(0xffffffffu, row[2 * m + (q & 1)], (w % 64) / 2);
+        if (w / 64 == m)
+          out[q] = value;
+      }
+    }
+    return make_uint4(out[0], out[1], out[2], out[3]);
+  }
+};
 /// Waits, with all 32 lanes of the warp, until the kWords tagged words at
 /// `first` and at `second` (16-byte aligned) carry `epoch`: a lane polls two
 /// of each at a time, so that two rows of up to 64 words cost one round trip
-/// and a few registers a lane. Any lane may then read them (load_tagged4):
-/// the closing __syncwarp orders its reads after the polls that saw them
-/// written, which a later read of the same word cannot go back behind.
+/// and a few registers a lane. Returns what the lanes saw, so that a lane can
+/// take its vectors from the others (WarpRows::vector) instead of loading
+/// them again. Any lane may also read the words (load_tagged4): the closing
+/// __syncwarp orders its reads after the polls that saw them written, which a
+/// later read of the same word cannot go back behind.
 template <int kWords>
-__device__ __forceinline__ void tagged_warp_wait(const uint64_t *first, const uint64_t *second,
-                                                 uint32_t epoch) {
+__device__ __forceinline__ WarpRows<kWords> tagged_warp_rows(const uint64_t *first,
+                                                             const uint64_t *second,
+                                                             uint32_t epoch) {
   static_assert(kWords % 2 == 0, "whole pairs of words");
-  auto written = [epoch](const uint64_t *pair) {
+  using Rows = WarpRows<kWords>;
+  Rows rows;
+  auto poll = [epoch](const uint64_t *pair, uint32_t *payload) {
     uint64_t w0, w1;
     asm volatile("ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%2];"
                  : "=l"(w0), "=l"(w1)
                  : "l"(pair)
                  : "memory");
+    payload[0] = (uint32_t)w0;
+    payload[1] = (uint32_t)w1;
     return (uint32_t)(w0 >> 32) == epoch && (uint32_t)(w1 >> 32) == epoch;
   };
   const int lane = threadIdx.x & 31;
   for (unsigned polls = 0;; count_poll(polls)) {
     bool mine = true;
 #pragma unroll
-    for (int i = 2 * lane; i < kWords; i += 64)
-      mine &= written(first + i) & written(second + i);
+    for (int m = 0; m < Rows::kSlots / 2; ++m) {
+      const int i = 2 * lane + 64 * m;
+      rows.first[2 * m] = rows.first[2 * m + 1] = rows.second[2 * m] = rows.second[2 * m + 1] = 0;
+      if (i < kWords)
+        mine &= poll(first + i, rows.first + 2 * m) & poll(second + i, rows.second + 2 * m);
+    }
     if (__all_sync(0xffffffffu, mine)) {
       __syncwarp();
-      return;
+      return rows;
     }
   }
 }
