@@ -553,24 +553,21 @@ template <int kN> struct TaggedStore {
 /// An input as tagged words: a poll loads all n vectors and looks at their
 /// tags together, so that n vectors cost one round trip, not n; a poll that
 /// came too early asks for all of them again. The loop has no branch between
-/// the loads (the vectors past n reload the first one, and every tag is
-/// looked at with `|`, not `||`): a branch would hold the next load back
-/// until the last one came (bench/NOTES.md §11, §12). load_rows asks for
-/// kBatch vectors a thread at a time.
+/// the loads (predicated loads, every tag looked at with `|`, not `||`): a
+/// branch would hold the next load back until the last one came
+/// (bench/NOTES.md §11, §12). load_rows asks for kBatch vectors a thread at
+/// a time.
 struct TaggedInput {
   static constexpr int kBatch = 8;
   const uint64_t *words;
   uint32_t epoch;
   template <int kN>
   __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
-    if (n == 0)
-      return;
     for (unsigned polls = 0;; kiln::count_poll(polls)) {
       bool written = true;
 #pragma unroll
       for (int k = 0; k < kN; ++k) {
-        const int i = k < n ? at[k] : at[0];
-        const kiln::TaggedWords4 t = kiln::load_tagged4(words + i / kPerWord);
+        const kiln::TaggedWords4 t = kiln::load_tagged4_if(k < n, words + at[k] / kPerWord);
         written &= (k >= n) | t.carry(epoch);
         v[k].raw = t.payload();
       }

@@ -423,6 +423,20 @@ __device__ __forceinline__ TaggedWords4 load_tagged4(const uint64_t *words) {
                : "memory");
   return t;
 }
+/// load_tagged4(words) if `wanted`, else words of tag 0 (no epoch), without
+/// a branch: a predicated load, so that a loop of them has none between its
+/// loads (a branch would hold the next load back until this one came).
+__device__ __forceinline__ TaggedWords4 load_tagged4_if(bool wanted, const uint64_t *words) {
+  TaggedWords4 t = {};
+  asm volatile("{\n\t.reg .pred p;\n\t"
+               "setp.ne.u32 p, %4, 0;\n\t"
+               "@p ld.relaxed.gpu.global.v2.u64 {%0, %1}, [%5];\n\t"
+               "@p ld.relaxed.gpu.global.v2.u64 {%2, %3}, [%5+16];\n\t}"
+               : "+l"(t.w[0]), "+l"(t.w[1]), "+l"(t.w[2]), "+l"(t.w[3])
+               : "r"((unsigned)wanted), "l"(words)
+               : "memory");
+  return t;
+}
 /// The payloads of four tagged words (16 bytes of data), polled until all
 /// of them carry `epoch`.
 __device__ __forceinline__ uint4 poll_tagged4(const uint64_t *words, uint32_t epoch) {
