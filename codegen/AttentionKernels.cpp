@@ -835,48 +835,41 @@ template <class Handoff>)cuda";
                        : handoff.written(fresh_row(key, kHeads + kKvHeads + kv_head) + d);
   };)cuda",
                               {{"LOAD", load}});
-    io["TILE_ROWS_WAIT"] = "";
+    io["TILE_ROWS_WAIT"] = R"cuda(
+  // Whether load_values takes this step's rows (in load_fresh) or cached ones.
+  bool fresh_pass = false;)cuda";
     io["FIRST_TILE"] = R"cuda(  // Cached rows load at once, this step's as soon as they are written.
   if (first_tile < end) {
     load_keys(first_tile);
     load_values(first_tile);
     load_fresh(first_tile);
   })cuda";
-    io["WHICH_ROWS"] = "; cached rows: this step's come from load_fresh";
+    io["WHICH_ROWS"] = "; cached rows, or\n  // this step's values in the fresh pass";
     io["KEY_LOADED"] = "key < end && key < fresh";
-    io["VALUE_LOADED"] = "row < end && row < fresh";
+    io["VALUE_LOADED"] = "row < end && (row >= fresh) == fresh_pass";
     io["LOAD_FRESH"] = R"cuda(
   // This step's K and V rows of the tile (after the cached rows' loads went
   // out): the whole warp waits for each key's two rows at once, a few words
-  // a lane, one round trip, and the lanes that hold the row among the loads
-  // ahead take their vectors from the lanes that saw them, not from memory
-  // again. A warp-uniform loop: every lane takes part in the exchanges.
+  // a lane, one round trip; the key's lane takes its K vectors from the lanes
+  // that saw them, so that the scores need no second round trip, and the V
+  // rows load behind them (shuffled in, they would need the step index at
+  // run time, which puts v_ahead in local memory). A warp-uniform loop: every
+  // lane takes part in the exchanges.
   auto load_fresh = [&](int k0) {
     for (int key = max(k0, fresh); key < min(end, k0 + 32); ++key) {
       const auto rows = handoff.template warp_rows<kHeadDim>(
           fresh_row(key, kHeads + kv_head), fresh_row(key, kHeads + kKvHeads + kv_head));
-      const int r = key - k0;
 #pragma unroll
       for (int i = 0; i < kKAhead; ++i) {
         W v;
         v.raw = rows.vector(rows.first, i);
-        if (lane == r)
+        if (lane == key - k0)
           k_ahead[i] = v;
       }
-#pragma unroll
-      for (int j = 0; j < kVAhead; ++j) {
-        if (j != r / kKeysPerStep)
-          continue;
-#pragma unroll
-        for (int c = 0; c < kChunksPerLane; ++c) {
-          const int n = lane_chunk + c * kLanes;
-          W v;
-          v.raw = rows.vector(rows.second, min(n, kChunks - 1));
-          if (row_in_step == r % kKeysPerStep && n < kChunks)
-            v_ahead[j][c] = v;
-        }
-      }
     }
+    fresh_pass = true;
+    load_values(k0);
+    fresh_pass = false;
   };)cuda";
     io["LOAD_FRESH_NEXT"] = "\n    if (next < end)\n      load_fresh(next);";
     io["Q_VECTOR"] = "handoff.packed((size_t)token * kRow + head0 * kHeadDim + i)";

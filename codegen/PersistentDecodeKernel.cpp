@@ -719,19 +719,27 @@ struct SameRow {
 /// xs[j] = rms_norm(row row_of(j)) * weight, rounded to T, for each token,
 /// the rows read through `load` (rows that other blocks wrote); the rows
 /// are kept in `rows` as read (the residual stream that the next epilogues
-/// add to). The weights are asked for first: their round trip overlaps the
-/// rows' wait, not follows the statistics.
+/// add to). The weights are asked for before the rows' poll where a thread
+/// holds one vector of them, so that their round trip overlaps the wait;
+/// with more (8B: two) ptxas spills them, and the spill's store would wait
+/// for the load before the poll, so they go out after it, beside the
+/// statistics. Either way none is read before the statistics are done.
 template <class Load, class RowOf = SameRow>
 __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
                                           const NormT *weight, float *scratch, RowOf row_of = {}) {
   constexpr int kItems = (kHidden / kVec + kComputeThreads - 1) / kComputeThreads;
+  constexpr bool kWeightsFirst = kItems == 1;
   kiln::Elements<NormT, kVec> weight_ahead[kItems];
+  auto load_weights = [&] {
 #pragma unroll
-  for (int item = 0; item < kItems; ++item) {
-    const int i = (item * kComputeThreads + threadIdx.x) * kVec;
-    if (i < kHidden)
-      weight_ahead[item].load(weight + i);
-  }
+    for (int item = 0; item < kItems; ++item) {
+      const int i = (item * kComputeThreads + threadIdx.x) * kVec;
+      if (i < kHidden)
+        weight_ahead[item].load(weight + i);
+    }
+  };
+  if constexpr (kWeightsFirst)
+    load_weights();
   for (int j = 0; j < tokens; ++j) {
     int at[kItems], n = 0;
 #pragma unroll
@@ -742,9 +750,8 @@ __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
     }
     W v[kItems];
     load(at, v, n);
-#pragma unroll
-    for (int item = 0; item < kItems; ++item)
-      weight_ahead[item].hold_until_here();
+    if (!kWeightsFirst && j == 0)
+      load_weights();
     float total = 0.f;
 #pragma unroll
     for (int item = 0; item < kItems; ++item) {
@@ -756,6 +763,9 @@ __device__ __forceinline__ void normalize(T *xs, T *rows, int tokens, Load load,
       }
     }
     const float inv = rsqrtf(kiln::group_sum<kComputeThreads>(total, scratch) / kHidden + kEpsilon);
+#pragma unroll
+    for (int item = 0; item < kItems; ++item)
+      weight_ahead[item].hold_until_here();
 #pragma unroll
     for (int item = 0; item < kItems; ++item) {
       const int i = (item * kComputeThreads + threadIdx.x) * kVec;
