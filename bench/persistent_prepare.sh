@@ -12,6 +12,7 @@ common=(--dtype bf16 --max-batch 1 --max-seq-len 4224 --max-tokens 2048)
 cmake -S . -B build-bench -G Ninja -DKILN_RUNTIME_ONLY=ON -DKILN_BUILD_TESTS=OFF > /dev/null
 ninja -C build-bench kiln-bench kiln-run
 mkdir -p bench-artifacts
+rm -rf build-variants # variants that the script no longer writes would be stale
 for shape in 8b:llama-3-8b 1b:llama-3.2-1b; do
   name=${shape%%:*} config=examples/${shape#*:}/config.json persistent=${shape%%:*} on=
   if [ "$name" = 8b ]; then
