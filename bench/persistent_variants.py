@@ -61,8 +61,8 @@ EDITS["streamonly"] = EDITS["noattention"] + EDITS["nocompute"]
 # stream, MLP activations and attention output; not q or the warps' waits for
 # K/V rows.
 EDITS["pollsleep"] = [
-    ("      if (written)\n        return;\n    }\n",
-     "      if (written)\n        return;\n      __nanosleep(200);\n    }\n"),
+    ("      if (!missing)\n        return;\n    }\n",
+     "      if (!missing)\n        return;\n      __nanosleep(200);\n    }\n"),
 ]
 
 # Two accumulators a warp, alternate 16-column steps, so that consecutive
@@ -240,7 +240,7 @@ EDITS["streamonly-rowsplit"] = EDITS["streamonly"] + [
 # inputs, q, this step's K/V rows). What is left is each block's own work and
 # the latency of its own loads, the bound that hand-offs could reach.
 EDITS["nowait"] = [
-    ("        written &= (k >= n) | t.carry(epoch);\n", ""),
+    ("        const bool seen = ask & t.carry(epoch);\n", "        const bool seen = ask;\n"),
     ("    v.raw = kiln::poll_tagged4(qkv_words + i / kPerWord, epoch);\n",
      "    v.raw = kiln::load_tagged4(qkv_words + i / kPerWord).payload();\n"),
     ("    return kiln::tagged_warp_rows<kValues / kPerWord>(qkv_words + i / kPerWord,\n"

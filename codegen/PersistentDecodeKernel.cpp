@@ -550,28 +550,33 @@ template <int kN> struct TaggedStore {
   }
 };
 
-/// An input as tagged words: a poll loads all n vectors and looks at their
-/// tags together, so that n vectors cost one round trip, not n; a poll that
-/// came too early asks for all of them again. The loop has no branch between
-/// the loads (predicated loads, every tag looked at with `|`, not `||`): a
-/// branch would hold the next load back until the last one came
-/// (bench/NOTES.md §11, §12). load_rows asks for kBatch vectors a thread at
-/// a time.
+/// An input as tagged words: a poll loads all n vectors not yet seen written
+/// and looks at their tags together, so that n vectors cost one round trip,
+/// not n, and a poll that comes too early asks again only for the rest. The
+/// loop has no branch between the loads (predicated loads, the tags and the
+/// mask combined with `&` and `|`, not `&&`): a branch would hold the next
+/// load back until the last one came (bench/NOTES.md §11, §12). load_rows
+/// asks for kBatch vectors a thread at a time.
 struct TaggedInput {
   static constexpr int kBatch = 8;
   const uint64_t *words;
   uint32_t epoch;
   template <int kN>
   __device__ __forceinline__ void operator()(const int (&at)[kN], W (&v)[kN], int n) const {
+    static_assert(kN < 32, "a bit a vector");
+    unsigned missing = (1u << n) - 1;
     for (unsigned polls = 0;; kiln::count_poll(polls)) {
-      bool written = true;
+      const unsigned asked = missing;
 #pragma unroll
       for (int k = 0; k < kN; ++k) {
-        const kiln::TaggedWords4 t = kiln::load_tagged4_if(k < n, words + at[k] / kPerWord);
-        written &= (k >= n) | t.carry(epoch);
-        v[k].raw = t.payload();
+        const bool ask = asked >> k & 1;
+        const kiln::TaggedWords4 t = kiln::load_tagged4_if(ask, words + at[k] / kPerWord);
+        const bool seen = ask & t.carry(epoch);
+        if (seen)
+          v[k].raw = t.payload();
+        missing &= ~((unsigned)seen << k);
       }
-      if (written)
+      if (!missing)
         return;
     }
   }

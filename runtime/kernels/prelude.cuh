@@ -406,9 +406,10 @@ __device__ __forceinline__ void tagged_store(uint64_t *word, uint32_t payload, u
 /// Four tagged words (32 bytes, aligned), as they are now.
 struct TaggedWords4 {
   uint64_t w[4];
+  /// (With `&`: a branch here would sit between a poll's loads.)
   __device__ __forceinline__ bool carry(uint32_t epoch) const {
-    return (uint32_t)(w[0] >> 32) == epoch && (uint32_t)(w[1] >> 32) == epoch &&
-           (uint32_t)(w[2] >> 32) == epoch && (uint32_t)(w[3] >> 32) == epoch;
+    return ((uint32_t)(w[0] >> 32) == epoch) & ((uint32_t)(w[1] >> 32) == epoch) &
+           ((uint32_t)(w[2] >> 32) == epoch) & ((uint32_t)(w[3] >> 32) == epoch);
   }
   __device__ __forceinline__ uint4 payload() const {
     return make_uint4((uint32_t)w[0], (uint32_t)w[1], (uint32_t)w[2], (uint32_t)w[3]);
