@@ -251,7 +251,6 @@ EDITS["nowait"] = [
      "        const int w = 2 * (threadIdx.x & 31) + 64 * m + s;\n"
      "        const bool in = w < kValues / kPerWord;\n"
      "        rows.first[2 * m + s] = in ? (uint32_t)qkv_words[i / kPerWord + w] : 0;\n"
-     "        rows.second[2 * m + s] = in ? (uint32_t)qkv_words[j / kPerWord + w] : 0;\n"
      "      }\n"
      "    return rows;\n"),
 ]

@@ -633,9 +633,8 @@ struct AttentionHandoff {
     return v;
   }
   /// Waits, with the whole warp, until the kValues values from index i on
-  /// and from index j on are written, and returns them spread over the lanes
-  /// (kiln::WarpRows: vector(first, n) and vector(second, n) are vectors n of
-  /// each) ...
+  /// and from index j on are written, and returns the first spread over the
+  /// lanes (kiln::WarpRows: vector(first, n) is its vector n) ...
   template <int kValues> __device__ __forceinline__ auto warp_rows(size_t i, size_t j) const {
     return kiln::tagged_warp_rows<kValues / kPerWord>(qkv_words + i / kPerWord,
                                                       qkv_words + j / kPerWord, epoch);

@@ -447,12 +447,12 @@ __device__ __forceinline__ uint4 poll_tagged4(const uint64_t *words, uint32_t ep
       return t.payload();
   }
 }
-/// What one lane holds of two rows of kWords tagged words that its warp
-/// waited for together (tagged_warp_rows): the payloads of words 2 * lane + 64m
-/// and 2 * lane + 1 + 64m of each row, as slots 2m and 2m + 1.
+/// What one lane holds of the first of two rows of kWords tagged words that
+/// its warp waited for together (tagged_warp_rows): the payloads of words
+/// 2 * lane + 64m and 2 * lane + 1 + 64m, as slots 2m and 2m + 1.
 template <int kWords> struct WarpRows {
   static constexpr int kSlots = 2 * ((kWords + 63) / 64);
-  uint32_t first[kSlots], second[kSlots];
+  uint32_t first[kSlots];
   /// Words 4i .. 4i + 3 of a row (16 bytes of payload) from the lanes that
   /// hold them; each lane may ask for its own i, and all 32 lanes call it.
   __device__ __forceinline__ uint4 vector(const uint32_t (&row)[kSlots], int i) const {
@@ -474,11 +474,11 @@ template <int kWords> struct WarpRows {
 /// Waits, with all 32 lanes of the warp, until the kWords tagged words at
 /// `first` and at `second` (16-byte aligned) carry `epoch`: a lane polls two
 /// of each at a time, so that two rows of up to 64 words cost one round trip
-/// and a few registers a lane. Returns what the lanes saw, so that a lane can
-/// take its vectors from the others (WarpRows::vector) instead of loading
-/// them again. Any lane may also read the words (load_tagged4): the closing
-/// __syncwarp orders its reads after the polls that saw them written, which a
-/// later read of the same word cannot go back behind.
+/// and a few registers a lane. Returns what the lanes saw of the first row, so
+/// that a lane can take its vectors from the others (WarpRows::vector) instead
+/// of loading them again. Any lane may also read the words (load_tagged4):
+/// the closing __syncwarp orders its reads after the polls that saw them
+/// written, which a later read of the same word cannot go back behind.
 template <int kWords>
 __device__ __forceinline__ WarpRows<kWords> tagged_warp_rows(const uint64_t *first,
                                                              const uint64_t *second,
@@ -502,9 +502,10 @@ __device__ __forceinline__ WarpRows<kWords> tagged_warp_rows(const uint64_t *fir
 #pragma unroll
     for (int m = 0; m < Rows::kSlots / 2; ++m) {
       const int i = 2 * lane + 64 * m;
-      rows.first[2 * m] = rows.first[2 * m + 1] = rows.second[2 * m] = rows.second[2 * m + 1] = 0;
+      uint32_t unused[2];
+      rows.first[2 * m] = rows.first[2 * m + 1] = 0;
       if (i < kWords)
-        mine &= poll(first + i, rows.first + 2 * m) & poll(second + i, rows.second + 2 * m);
+        mine &= poll(first + i, rows.first + 2 * m) & poll(second + i, unused);
     }
     if (__all_sync(0xffffffffu, mine)) {
       __syncwarp();
