@@ -436,7 +436,11 @@ extern "C" __global__ void __launch_bounds__(${THREADS}, ${MIN_BLOCKS}) ${NAME}(
   constexpr int kK = ${K}, kVec = W::size, kVecs = kK / kVec, kIters = (kVecs + 31) / 32;
   constexpr int kUnits = ${UNITS}, kRows = ${ROWS}, kTokenGroup = ${TOKEN_GROUP}, kWarps = ${WARPS};
   constexpr bool kOneUnitPerWarp = ${ONE_UNIT};
-  constexpr int kPrefetch = kIters < 8 / kRows ? kIters : 8 / kRows, kUnroll = 4 / kRows;
+  // A warp's only unit of exactly 8 / kRows vectors a lane keeps its last for
+  // the streamed loop: ptxas spills them all held beside their input vectors.
+  constexpr int kPrefetch =
+      kIters < 8 / kRows ? kIters : 8 / kRows - (kOneUnitPerWarp && kIters == 8 / kRows);
+  constexpr int kUnroll = 4 / kRows;
 ${CONSTANTS}${NORM_CONSTANTS}  ${TOKENS}
   const int lane = threadIdx.x & 31;
   const int first = blockIdx.x * kWarps + (threadIdx.x >> 5);
