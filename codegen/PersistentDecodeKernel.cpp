@@ -29,6 +29,9 @@ using llvm::formatv;
 namespace {
 
 constexpr int64_t kComputeWarps = 8;
+/// The copy warpgroup: one warp streams the weights, and the warpgroup's
+/// registers go to the compute warps (sm_90a; bench/NOTES.md §10).
+constexpr int64_t kCopyWarps = 4;
 /// A chunk: 16 weight rows (one MMA tile) of up to 32 KiB, each row padded
 /// by 16 bytes in shared memory.
 constexpr int64_t kChunkBytes = 32 * 1024, kGroupRows = 16, kRowPadBytes = 16;
@@ -215,7 +218,7 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
                          "tfm.linear), the final norm and the LM head, for up to {2} token(s); "
                          "one block per SM, weights streamed through a ring of {3} x 32 KiB",
                          params.layers, params.activation, params.tokens, stages);
-  spec.launch.block = (kComputeWarps + 1) * 32;
+  spec.launch.block = (kComputeWarps + kCopyWarps) * 32;
   spec.launch.grid = 1;
   spec.launch.scale = GridScale::multiprocessors;
   spec.launch.sharedBytes = static_cast<unsigned>(stages * kSlotBytes + inputBytes(params));
@@ -286,6 +289,14 @@ using T = ${T};
 using NormT = ${NORM_T};
 using W = kiln::Vec16<T>;
 constexpr int kComputeWarps = ${COMPUTE_WARPS}, kComputeThreads = kComputeWarps * 32;
+/// Registers a thread: the cap of ${THREADS} threads on an SM's 64K, and on
+/// sm_90a what the copy warpgroup keeps and what the compute warps take of
+/// the rest.
+constexpr int kRegisterCap = 65536 / ${THREADS} / 8 * 8;
+constexpr int kCopyRegisters = 24, kComputeRegisters = 240;
+static_assert((kComputeRegisters - kRegisterCap) * kComputeThreads <=
+                  (kRegisterCap - kCopyRegisters) * (${THREADS} - kComputeThreads),
+              "the compute warps take no more registers than the copy warpgroup gives");
 constexpr int kTokens = ${TOKENS}, kLayers = ${LAYERS}, kStages = ${STAGES};
 constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT}, kPrefetchChunks = ${PREFETCH_CHUNKS};
 constexpr int kTasksPerToken = ${TASKS_PER_TOKEN}; // attention tasks
@@ -811,7 +822,7 @@ template <class M> __device__ __forceinline__ bool has_groups(int base) {
 
 // Launched cooperatively with one block per SM (grid.x = SMs), so that the
 // blocks whose values a block waits for are all running. Warps 0-7 compute;
-// warp 8 streams weights.
+// warp 8 streams weights, and warps 9-11 only complete its warpgroup.
 extern "C" __global__ void __launch_bounds__(${THREADS}, 1) ${NAME}(${PARAMS}) {
   extern __shared__ __align__(128) unsigned char dynamic_shared[];
   __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
@@ -844,8 +855,10 @@ ${LAYER_TABLE}  }
   T *residual_rows = xs + kTokens * kWidest;
 
   // The copy warp: the block's share of every matrix, in the order of use.
-  if (warp == kComputeWarps) {
-    if (lane != 0)
+  // Its lane 0 is all the copy warpgroup needs of its registers.
+  if (warp >= kComputeWarps) {
+    kiln::give_registers<kCopyRegisters>();
+    if (warp != kComputeWarps || lane != 0)
       return;
     const uint64_t policy = kiln::evict_first_policy();
     for (int l = 0; l < kLayers; ++l) {
@@ -863,6 +876,7 @@ ${LAYER_TABLE}  }
   }
 
   // The compute warps.
+  kiln::take_registers<kComputeRegisters>();
   // For the KV-cache epilogue: each token's position and cache slot.
   int first_positions[kTokens], first_slots[kTokens];
 #pragma unroll
