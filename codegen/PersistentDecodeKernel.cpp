@@ -567,9 +567,10 @@ template <int kN> struct TaggedStore {
 /// loop has no branch between the loads (predicated loads, the tags and the
 /// mask combined with `&` and `|`, not `&&`): a branch would hold the next
 /// load back until the last one came (bench/NOTES.md §11, §12). load_rows
-/// asks for kBatch vectors a thread at a time.
+/// asks for kBatch vectors a thread at a time: as many as the registers hold
+/// in flight, 8 words a vector.
 struct TaggedInput {
-  static constexpr int kBatch = 8;
+  static constexpr int kBatch = ${TAGGED_BATCH};
   const uint64_t *words;
   uint32_t epoch;
   template <int kN>
@@ -987,6 +988,10 @@ ${KV_EPILOGUE}
        {"STAGES", std::to_string(stages)},
        {"CHUNKS_IN_FLIGHT", std::to_string(kChunksInFlight)},
        {"PREFETCH_CHUNKS", std::to_string(kPrefetchChunks)},
+       // ptxas (sm_90a, 4224 positions): 8 vectors a poll spill nothing at
+       // head dim 64 (1B), 2 spill least at 128 (8B: 32 / 100 bytes; 8:
+       // 340 / 628).
+       {"TAGGED_BATCH", attention.headDim <= 64 ? "8" : "2"},
        {"CHUNK_BYTES", std::to_string(kChunkBytes)},
        {"GROUP_ROWS", std::to_string(kGroupRows)},
        {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},
