@@ -989,8 +989,8 @@ ${KV_EPILOGUE}
        {"CHUNKS_IN_FLIGHT", std::to_string(kChunksInFlight)},
        {"PREFETCH_CHUNKS", std::to_string(kPrefetchChunks)},
        // ptxas (sm_90a, 4224 positions): 8 vectors a poll spill nothing at
-       // head dim 64 (1B), 2 spill least at 128 (8B: 32 / 100 bytes; 8:
-       // 340 / 628).
+       // head dim 64 (1B), 2 spill least at 128 (8B: 20 / 44 bytes; 8:
+       // 264 / 600).
        {"TAGGED_BATCH", attention.headDim <= 64 ? "8" : "2"},
        {"CHUNK_BYTES", std::to_string(kChunkBytes)},
        {"GROUP_ROWS", std::to_string(kGroupRows)},
