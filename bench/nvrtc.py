@@ -17,16 +17,22 @@ def prelude_lines():
         return f.read().count("\n")
 
 
+def nvrtc_architecture(arch):
+    """What the runtime compiles for on a GPU of `arch` (as
+    include/kiln/Support/CudaArch.h): sm_90a on Hopper."""
+    return arch + "a" if arch == "sm_90" else arch
+
+
 def compile_cuda(source, name, cuda_home, arch="sm_90", options=()):
-    """Compiles `source` after runtime/kernels/prelude.cuh. Returns (ok, log,
-    cubin): NVRTC's log (ptxas's too, with --ptxas-options=-v) and the cubin
-    (None on failure)."""
+    """Compiles `source` after runtime/kernels/prelude.cuh for a GPU of `arch`,
+    as the runtime does. Returns (ok, log, cubin): NVRTC's log (ptxas's too,
+    with --ptxas-options=-v) and the cubin (None on failure)."""
     with open(PRELUDE) as f:
         text = (f.read() + "\n" + source).encode()
     nvrtc = ctypes.CDLL(os.path.join(cuda_home, "lib64", "libnvrtc.so"))
     program = ctypes.c_void_p()
     nvrtc.nvrtcCreateProgram(ctypes.byref(program), text, (name + ".cu").encode(), 0, None, None)
-    args = [f"--gpu-architecture={arch}".encode(), b"-std=c++17",
+    args = [f"--gpu-architecture={nvrtc_architecture(arch)}".encode(), b"-std=c++17",
             b"--include-path=" + os.path.join(cuda_home, "include").encode()]
     args += [option.encode() for option in options]
     status = nvrtc.nvrtcCompileProgram(program, len(args), (ctypes.c_char_p * len(args))(*args))

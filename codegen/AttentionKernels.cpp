@@ -908,6 +908,11 @@ std::string codegen::attentionDecodeTask(const AttentionParams &params, llvm::St
   int64_t chunks = params.headDim / width;
   int64_t lanesPerKey = std::min<int64_t>(32, llvm::PowerOf2Ceil(chunks));
   std::string name = attentionDecodeTaskName(params);
+  std::string loadsAhead = std::to_string(params.decodeLoadsAhead);
+  if (params.decodeLoadsAheadMovedRegisters > 0 &&
+      params.decodeLoadsAheadMovedRegisters != params.decodeLoadsAhead)
+    loadsAhead = formatv("kiln::kMovesRegisters ? {0} : {1}",
+                         params.decodeLoadsAheadMovedRegisters, params.decodeLoadsAhead);
 
   // The merged state of the block's warps is the result when the block was
   // the only split with keys.
@@ -1252,7 +1257,7 @@ ${FINISH}}
                               {"SPLITS", std::to_string(splits)},
                               {"WARPS", std::to_string(kDecodeWarps)},
                               {"MIN_TILES", std::to_string(params.decodeMinTilesPerWarp)},
-                              {"LOADS_AHEAD", std::to_string(params.decodeLoadsAhead)},
+                              {"LOADS_AHEAD", loadsAhead},
                               {"WIDTH", std::to_string(width)},
                               {"LANES", std::to_string(lanesPerKey)},
                               {"SCALE", floatLiteral(params.scale)},

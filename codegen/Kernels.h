@@ -167,8 +167,10 @@ struct AttentionParams {
   int64_t decodeSplits = 1;
   int64_t decodeMinTilesPerWarp = 2;
   /// Decode: 16-byte K and V loads a lane issues ahead of their use (each
-  /// holds 4 registers).
+  /// holds 4 registers), and as many where the kernel moved registers to its
+  /// compute warps (kiln::kMovesRegisters; 0: the same).
   int64_t decodeLoadsAhead = 16;
+  int64_t decodeLoadsAheadMovedRegisters = 0;
   /// Decode: query heads × head dim a block (task) serves at most, reading
   /// each K/V row once for all of them. 256 keeps a lane's dependent chain of
   /// score and p · V arithmetic short while a long context does not read its

@@ -10,6 +10,7 @@
 
 #include "kiln/Artifact/artifact_generated.h"
 #include "kiln/Runtime/Prelude.h"
+#include "kiln/Support/CudaArch.h"
 
 #include <nvrtc.h>
 
@@ -31,7 +32,7 @@ bool compile(const std::string &source, const std::string &name, const std::stri
     log = nvrtcGetErrorString(status);
     return false;
   }
-  const std::string archOption = "--gpu-architecture=" + arch;
+  const std::string archOption = "--gpu-architecture=" + nvrtcArchitecture(arch);
   const std::string includeOption = std::string("--include-path=") + KILN_CUDA_INCLUDE_DIR;
   const char *options[] = {archOption.c_str(), "-std=c++17", includeOption.c_str()};
   status = nvrtcCompileProgram(program, 3, options);

@@ -187,9 +187,11 @@ LogicalResult PersistentDecodeLowering::run() {
   // or H200, each with one tile a warp (bench/NOTES.md, sections 6 and 9).
   AttentionParams &persistentAttention = params.attention;
   persistentAttention.decodeMinTilesPerWarp = 1;
-  // Half the loads ahead of the attention kernel's: the persistent kernel has
-  // 168 registers a thread (9 warps a block), and 16 spill at head dim 128.
+  // Half the loads ahead of the attention kernel's where the persistent
+  // kernel's threads have 168 registers (12 warps a block), as 16 spill at
+  // head dim 128; all of them where its compute warps take 240 (sm_90a).
   persistentAttention.decodeLoadsAhead = 8;
+  persistentAttention.decodeLoadsAheadMovedRegisters = 16;
   // Shorter tasks, as attention holds up every other block: two query heads
   // a task (of head dim 64: 1B 0.89 -> 0.84 ms with grid barriers;
   // bench/NOTES.md §6).

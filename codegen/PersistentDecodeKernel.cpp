@@ -29,6 +29,9 @@ using llvm::formatv;
 namespace {
 
 constexpr int64_t kComputeWarps = 8;
+/// The copy warpgroup: one warp streams the weights, and the warpgroup's
+/// registers go to the compute warps (sm_90a; bench/NOTES.md §10).
+constexpr int64_t kCopyWarps = 4;
 /// A chunk: 16 weight rows (one MMA tile) of up to 32 KiB, each row padded
 /// by 16 bytes in shared memory.
 constexpr int64_t kChunkBytes = 32 * 1024, kGroupRows = 16, kRowPadBytes = 16;
@@ -215,7 +218,7 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
                          "tfm.linear), the final norm and the LM head, for up to {2} token(s); "
                          "one block per SM, weights streamed through a ring of {3} x 32 KiB",
                          params.layers, params.activation, params.tokens, stages);
-  spec.launch.block = (kComputeWarps + 1) * 32;
+  spec.launch.block = (kComputeWarps + kCopyWarps) * 32;
   spec.launch.grid = 1;
   spec.launch.scale = GridScale::multiprocessors;
   spec.launch.sharedBytes = static_cast<unsigned>(stages * kSlotBytes + inputBytes(params));
@@ -286,6 +289,14 @@ using T = ${T};
 using NormT = ${NORM_T};
 using W = kiln::Vec16<T>;
 constexpr int kComputeWarps = ${COMPUTE_WARPS}, kComputeThreads = kComputeWarps * 32;
+/// Registers a thread: the cap of ${THREADS} threads on an SM's 64K, and on
+/// sm_90a what the copy warpgroup keeps and what the compute warps take of
+/// the rest.
+constexpr int kRegisterCap = 65536 / ${THREADS} / 8 * 8;
+constexpr int kCopyRegisters = 24, kComputeRegisters = 240;
+static_assert((kComputeRegisters - kRegisterCap) * kComputeThreads <=
+                  (kRegisterCap - kCopyRegisters) * (${THREADS} - kComputeThreads),
+              "the compute warps take no more registers than the copy warpgroup gives");
 constexpr int kTokens = ${TOKENS}, kLayers = ${LAYERS}, kStages = ${STAGES};
 constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT}, kPrefetchChunks = ${PREFETCH_CHUNKS};
 constexpr int kTasksPerToken = ${TASKS_PER_TOKEN}; // attention tasks
@@ -556,9 +567,10 @@ template <int kN> struct TaggedStore {
 /// loop has no branch between the loads (predicated loads, the tags and the
 /// mask combined with `&` and `|`, not `&&`): a branch would hold the next
 /// load back until the last one came (bench/NOTES.md §11, §12). load_rows
-/// asks for kBatch vectors a thread at a time.
+/// asks for kBatch vectors a thread at a time: as many as the registers hold
+/// in flight, 8 words a vector.
 struct TaggedInput {
-  static constexpr int kBatch = 8;
+  static constexpr int kBatch = ${TAGGED_BATCH};
   const uint64_t *words;
   uint32_t epoch;
   template <int kN>
@@ -811,7 +823,7 @@ template <class M> __device__ __forceinline__ bool has_groups(int base) {
 
 // Launched cooperatively with one block per SM (grid.x = SMs), so that the
 // blocks whose values a block waits for are all running. Warps 0-7 compute;
-// warp 8 streams weights.
+// warp 8 streams weights, and warps 9-11 only complete its warpgroup.
 extern "C" __global__ void __launch_bounds__(${THREADS}, 1) ${NAME}(${PARAMS}) {
   extern __shared__ __align__(128) unsigned char dynamic_shared[];
   __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
@@ -844,8 +856,10 @@ ${LAYER_TABLE}  }
   T *residual_rows = xs + kTokens * kWidest;
 
   // The copy warp: the block's share of every matrix, in the order of use.
-  if (warp == kComputeWarps) {
-    if (lane != 0)
+  // Its lane 0 is all the copy warpgroup needs of its registers.
+  if (warp >= kComputeWarps) {
+    kiln::give_registers<kCopyRegisters>();
+    if (warp != kComputeWarps || lane != 0)
       return;
     const uint64_t policy = kiln::evict_first_policy();
     for (int l = 0; l < kLayers; ++l) {
@@ -863,6 +877,7 @@ ${LAYER_TABLE}  }
   }
 
   // The compute warps.
+  kiln::take_registers<kComputeRegisters>();
   // For the KV-cache epilogue: each token's position and cache slot.
   int first_positions[kTokens], first_slots[kTokens];
 #pragma unroll
@@ -973,6 +988,10 @@ ${KV_EPILOGUE}
        {"STAGES", std::to_string(stages)},
        {"CHUNKS_IN_FLIGHT", std::to_string(kChunksInFlight)},
        {"PREFETCH_CHUNKS", std::to_string(kPrefetchChunks)},
+       // ptxas (sm_90a, 4224 positions): 8 vectors a poll spill nothing at
+       // head dim 64 (1B), 2 spill least at 128 (8B: 20 / 44 bytes; 8:
+       // 264 / 600).
+       {"TAGGED_BATCH", attention.headDim <= 64 ? "8" : "2"},
        {"CHUNK_BYTES", std::to_string(kChunkBytes)},
        {"GROUP_ROWS", std::to_string(kGroupRows)},
        {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},

@@ -3,6 +3,7 @@
 #include "Jit.h"
 
 #include "kiln/Runtime/Prelude.h"
+#include "kiln/Support/CudaArch.h"
 
 #include <nvrtc.h>
 
@@ -106,7 +107,8 @@ bool kiln::runtime::compileKernels(const Device &device, const std::vector<Kerne
             "to the CUDA toolkit's include directory";
     return false;
   }
-  const std::vector<std::string> options = {"--gpu-architecture=" + device.arch(), "-std=c++17",
+  const std::string arch = nvrtcArchitecture(device.arch());
+  const std::vector<std::string> options = {"--gpu-architecture=" + arch, "-std=c++17",
                                             "--include-path=" + includeDir};
   int nvrtcMajor = 0, nvrtcMinor = 0;
   if (nvrtcResult result = nvrtcVersion(&nvrtcMajor, &nvrtcMinor); result != NVRTC_SUCCESS) {
@@ -120,7 +122,7 @@ bool kiln::runtime::compileKernels(const Device &device, const std::vector<Kerne
     Compilation &job = jobs[i];
     job.source = &sources[i];
     job.fullSource = std::string(kPreludeSource) + "\n" + sources[i].source;
-    job.key = kernelCacheKey(job.fullSource, options, nvrtcMajor, nvrtcMinor, device.arch());
+    job.key = kernelCacheKey(job.fullSource, options, nvrtcMajor, nvrtcMinor, arch);
     job.fromCache = cache.load(job.key, job.cubin);
     if (!job.fromCache)
       misses.push_back(i);

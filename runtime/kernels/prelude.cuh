@@ -382,6 +382,27 @@ __device__ __forceinline__ void prefetch_to_l2(const void *source, unsigned byte
 }
 #undef KILN_SM90
 
+/// Registers moved between the warpgroups (4 warps) of a block: on sm_90a,
+/// for which the runtime compiles on Hopper, a warpgroup that needs few
+/// gives its registers back to the block (setmaxnreg.dec) and one that needs
+/// many takes them (setmaxnreg.inc, which waits until they are free). Every
+/// warp of a warpgroup makes the same call. Elsewhere both do nothing and
+/// every warp keeps the kernel's cap.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+constexpr bool kMovesRegisters = true;
+#define KILN_SETMAXNREG(ACTION, N) asm volatile("setmaxnreg." ACTION ".sync.aligned.u32 %0;" ::"n"(N))
+#else
+constexpr bool kMovesRegisters = false;
+#define KILN_SETMAXNREG(ACTION, N)
+#endif
+template <int kRegisters> __device__ __forceinline__ void give_registers() {
+  KILN_SETMAXNREG("dec", kRegisters);
+}
+template <int kRegisters> __device__ __forceinline__ void take_registers() {
+  KILN_SETMAXNREG("inc", kRegisters);
+}
+#undef KILN_SETMAXNREG
+
 /// A wait for another block polls at most this many times (seconds at L2
 /// latency), then fails a device-side assertion: a value that never comes
 /// ends the step with an error (the driver prints the block and thread)
