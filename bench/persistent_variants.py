@@ -26,8 +26,6 @@ Alternatives (results unchanged):
   twoacc       two MMA accumulators a warp (alternate steps), not one chain
   pollsleep    a reader of tagged words not yet written sleeps 200 ns before
                polling again
-  prefetchN    when the copy warp finds its next slot busy, it first asks L2
-               for the matrix's next N chunks (cp.async.bulk.prefetch.L2)
   trace        the kernel as it is, with a timeline: for one decode step (at
                position 160, its first three runs) thread 0 of every block
                records when each phase of each layer ends, with the ring's
@@ -78,7 +76,7 @@ EDITS["twoacc"] = [
 
 
 def in_flight(chunks):
-    return [("constexpr int kChunksInFlight = 2,", f"constexpr int kChunksInFlight = {chunks},")]
+    return [("constexpr int kChunksInFlight = 2;", f"constexpr int kChunksInFlight = {chunks};")]
 
 
 for chunks in (1, 3, 4, 8):
@@ -201,13 +199,6 @@ ATTENTION_TRACE = [
 ]
 
 EDITS["trace-attention"] = EDITS["trace"] + ATTENTION_TRACE
-
-
-# The copy warp asks L2 for the next n chunks of a matrix when it finds its
-# next slot still busy (codegen's kPrefetchChunks, 0 until measured:
-# bench/NOTES.md §10-11).
-for chunks in (4, 8, 16):
-    EDITS[f"prefetch{chunks}"] = [(", kPrefetchChunks = 0;\n", f", kPrefetchChunks = {chunks};\n")]
 
 
 # The copy warp fills a chunk with one bulk copy of the matrix's next 32 KiB

@@ -42,11 +42,6 @@ constexpr int64_t kSharedBytesPerBlock = 227 * 1024 - 512;
 constexpr int64_t kMaxStages = 8, kMinStages = 4;
 /// Chunks a block's copy warp keeps arriving at once (fewer than kMinStages).
 constexpr int64_t kChunksInFlight = 2;
-/// Chunks of a matrix the copy warp asks L2 for when it finds its next slot
-/// still in use (the ring full while the compute warps wait for other
-/// blocks, HBM idle): none until the prefetchN variants have measured it
-/// (bench/NOTES.md §10-11).
-constexpr int64_t kPrefetchChunks = 0;
 
 /// Static shared memory of the kernel besides the attention task's: the
 /// ring's barriers, the group sums, the per-layer tensor table, the norm
@@ -298,7 +293,7 @@ static_assert((kComputeRegisters - kRegisterCap) * kComputeThreads <=
                   (kRegisterCap - kCopyRegisters) * (${THREADS} - kComputeThreads),
               "the compute warps take no more registers than the copy warpgroup gives");
 constexpr int kTokens = ${TOKENS}, kLayers = ${LAYERS}, kStages = ${STAGES};
-constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT}, kPrefetchChunks = ${PREFETCH_CHUNKS};
+constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT};
 constexpr int kTasksPerToken = ${TASKS_PER_TOKEN}; // attention tasks
 constexpr int kVec = W::size;
 /// A chunk of the ring: kGroupRows weight rows (one 16-row MMA tile) of up to
@@ -366,29 +361,7 @@ struct Ring {
   T *slots;
   uint64_t *full, *empty;
   int chunk = 0;
-  int prefetched = 0; // chunks before this one were asked of L2
 };
-
-/// While the ring is full: asks L2 for the block's chunks of `M` from this
-/// one (chunk s of group g) on, up to kPrefetchChunks ahead of the ring, each
-/// once, so that HBM streams on while the compute warps wait.
-template <class M>
-__device__ __forceinline__ void prefetch_ahead(Ring &ring, const T *w, int base, int g, int s) {
-  const int here = (g - M::first_group(base)) / (int)gridDim.x * M::kSlices + s; // in M's chunks
-  int chunk = max(ring.chunk, ring.prefetched);
-  for (; chunk < ring.chunk + kPrefetchChunks; ++chunk) {
-    const int i = here + chunk - ring.chunk;
-    const int group = M::first_group(base) + i / M::kSlices * (int)gridDim.x, slice = i % M::kSlices;
-    if (group >= M::kGroups)
-      break;
-    const int u0 = group * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
-    const unsigned bytes = min(M::kSlice, M::kK - slice * M::kSlice) * (unsigned)sizeof(T);
-    for (int r = 0; r < M::kRows; ++r)
-      for (int u = 0; u < units; ++u)
-        kiln::prefetch_to_l2(w + (size_t)M::row(u0 + u, r) * M::kK + slice * M::kSlice, bytes);
-  }
-  ring.prefetched = chunk;
-}
 
 /// The copy warp's side (its lane 0): every chunk of `M` for this block,
 /// each once its slot is free and at most kChunksInFlight chunks are still
@@ -401,12 +374,8 @@ __device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_
     const int u0 = g * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
     for (int s = 0; s < M::kSlices; ++s, ++ring.chunk) {
       const int slot = ring.chunk % kStages, use = ring.chunk / kStages;
-      if (use > 0) {
-        if constexpr (kPrefetchChunks > 0)
-          if (!kiln::mbarrier_done(&ring.empty[slot], (use - 1) & 1))
-            prefetch_ahead<M>(ring, w, base, g, s);
+      if (use > 0)
         kiln::mbarrier_wait(&ring.empty[slot], (use - 1) & 1);
-      }
       if (ring.chunk >= kChunksInFlight) {
         const int arriving = ring.chunk - kChunksInFlight;
         kiln::mbarrier_wait(&ring.full[arriving % kStages], (arriving / kStages) & 1);
@@ -987,7 +956,6 @@ ${KV_EPILOGUE}
        {"LAYERS", std::to_string(params.layers)},
        {"STAGES", std::to_string(stages)},
        {"CHUNKS_IN_FLIGHT", std::to_string(kChunksInFlight)},
-       {"PREFETCH_CHUNKS", std::to_string(kPrefetchChunks)},
        // ptxas (sm_90a, 4224 positions): 8 vectors a poll spill nothing at
        // head dim 64 (1B), 2 spill least at 128 (8B: 20 / 44 bytes; 8:
        // 264 / 600).

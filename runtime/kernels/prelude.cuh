@@ -335,16 +335,6 @@ __device__ __forceinline__ void mbarrier_arrive_expect_bytes(uint64_t *barrier, 
                          "r"(bytes)
                          : "memory"));
 }
-/// Whether the barrier's phase of this parity has completed (no wait).
-__device__ __forceinline__ bool mbarrier_done(uint64_t *barrier, unsigned parity) {
-  unsigned done = 1;
-  KILN_SM90(asm volatile("{\n  .reg .pred p;\n  mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                         "  selp.u32 %0, 1, 0, p;\n}"
-                         : "=r"(done)
-                         : "r"(shared_address(barrier)), "r"(parity)
-                         : "memory"));
-  return done;
-}
 /// Waits until the barrier's phase of this parity has completed.
 __device__ __forceinline__ void mbarrier_wait(uint64_t *barrier, unsigned parity) {
   unsigned done = 0;
@@ -372,12 +362,6 @@ __device__ __forceinline__ void bulk_copy_to_shared(void *destination, const voi
   KILN_SM90(asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
                          ".L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(shared_address(destination)),
                          "l"(source), "r"(bytes), "r"(shared_address(barrier)), "l"(policy)
-                         : "memory"));
-}
-/// Asks L2 for `bytes` (a multiple of 16, 16-byte aligned) from global
-/// memory, without waiting and without a destination.
-__device__ __forceinline__ void prefetch_to_l2(const void *source, unsigned bytes) {
-  KILN_SM90(asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(source), "r"(bytes)
                          : "memory"));
 }
 #undef KILN_SM90
