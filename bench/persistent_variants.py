@@ -16,6 +16,8 @@ Ablations (their results are wrong; only the time means something):
                (streamonly-onecopy: both; streamonly-rowsplit: the same
                32 KiB in a copy a row, to tell the copies' number from
                their addresses)
+  lanecopies   the copy warp's lanes issue a chunk's row copies, one each,
+               not its lane 0 all 16 (streamonly-lanecopies: with streamonly)
   nowait       no reader waits for another block's tagged words: each
                block's own work and loads, without the hand-offs' waits
 
@@ -226,6 +228,24 @@ EDITS["streamonly-rowsplit"] = EDITS["streamonly"] + [
                  f"                                  {CONTIGUOUS} + (size_t)i * (bytes / sizeof(T)),\n"
                  "                                  bytes, &ring.full[slot], policy);\n"),
 ]
+
+# The copy warp's lanes issue a chunk's row copies, a copy a lane, instead of
+# its lane 0 all of them: whether the row copies' 6% (section 13) is lane 0's
+# issue of 16 copies one after another or the copy engine's work a copy.
+EDITS["lanecopies"] = [
+    ("    if (warp != kComputeWarps || lane != 0)\n      return;\n",
+     "    if (warp != kComputeWarps)\n      return;\n"),
+    ("      kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);\n",
+     "      if ((threadIdx.x & 31) == 0)\n"
+     "        kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);\n"
+     "      __syncwarp();\n"),
+    (ROW_COPIES, "      {\n        const int lane = threadIdx.x & 31, r = lane / M::kGroupUnits, i = lane % M::kGroupUnits;\n"
+                 "        if (r < M::kRows && i < units)\n"
+                 "          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,\n"
+                 "                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,\n"
+                 "                                    &ring.full[slot], policy);\n      }\n"),
+]
+EDITS["streamonly-lanecopies"] = EDITS["streamonly"] + EDITS["lanecopies"]
 
 # No reader waits for another block: tagged words are taken as they are (the
 # inputs, q, this step's K/V rows). What is left is each block's own work and
