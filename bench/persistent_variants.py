@@ -11,13 +11,6 @@ Ablations (their results are wrong; only the time means something):
                the products
   streamonly   both: what is left is the weight stream, the norms and the
                hand-offs
-  onecopy      a chunk is one bulk copy of the matrix's next 32 KiB, not a
-               copy a padded row: what tensor-map copies could gain
-               (streamonly-onecopy: both; streamonly-rowsplit: the same
-               32 KiB in a copy a row, to tell the copies' number from
-               their addresses)
-  lanecopies   the copy warp's lanes issue a chunk's row copies, one each,
-               not its lane 0 all 16 (streamonly-lanecopies: with streamonly)
   nowait       no reader waits for another block's tagged words: each
                block's own work and loads, without the hand-offs' waits
 
@@ -202,50 +195,6 @@ ATTENTION_TRACE = [
 
 EDITS["trace-attention"] = EDITS["trace"] + ATTENTION_TRACE
 
-
-# The copy warp fills a chunk with one bulk copy of the matrix's next 32 KiB
-# (whatever rows they hold) instead of a copy a padded row: the most that
-# tensor-map copies (one 3-D box a chunk, bench/NOTES.md §9) could take off
-# the stream. Each weight byte is still read once a step.
-ROW_COPIES = ("#pragma unroll\n      for (int r = 0; r < M::kRows; ++r)\n        for (int i = 0; i < units; ++i)\n"
-              "          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,\n"
-              "                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,\n"
-              "                                    &ring.full[slot], policy);\n")
-# Chunk s of group g as one contiguous stretch of the matrix.
-CONTIGUOUS = "w + ((size_t)u0 * M::kK + (size_t)s * units * M::kSlice) * M::kRows"
-EDITS["onecopy"] = [
-    (ROW_COPIES, f"      kiln::bulk_copy_to_shared(chunk, {CONTIGUOUS},\n"
-                 "                                units * M::kRows * bytes, &ring.full[slot], policy);\n"),
-]
-EDITS["streamonly-onecopy"] = EDITS["streamonly"] + EDITS["onecopy"]
-# The same 32 KiB as onecopy in as many copies as the kernel makes (a row's
-# slice each): if this streams as fast as onecopy, the rows' addresses, not
-# the number of copies, are what a chunk of row copies pays for, and a
-# tensor-map box of the same rows would pay it too.
-EDITS["streamonly-rowsplit"] = EDITS["streamonly"] + [
-    (ROW_COPIES, "      for (int i = 0; i < units * M::kRows; ++i)\n"
-                 "        kiln::bulk_copy_to_shared(chunk + (size_t)i * M::kStride,\n"
-                 f"                                  {CONTIGUOUS} + (size_t)i * (bytes / sizeof(T)),\n"
-                 "                                  bytes, &ring.full[slot], policy);\n"),
-]
-
-# The copy warp's lanes issue a chunk's row copies, a copy a lane, instead of
-# its lane 0 all of them: whether the row copies' 6% (section 13) is lane 0's
-# issue of 16 copies one after another or the copy engine's work a copy.
-EDITS["lanecopies"] = [
-    ("    if (warp != kComputeWarps || lane != 0)\n      return;\n",
-     "    if (warp != kComputeWarps)\n      return;\n"),
-    ("      kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);\n",
-     "      if ((threadIdx.x & 31) == 0)\n"
-     "        kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);\n"
-     "      __syncwarp();\n"),
-    (ROW_COPIES, "      {\n        const int lane = threadIdx.x & 31, r = lane / M::kGroupUnits, i = lane % M::kGroupUnits;\n"
-                 "        if (r < M::kRows && i < units)\n"
-                 "          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,\n"
-                 "                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,\n"
-                 "                                    &ring.full[slot], policy);\n      }\n"),
-]
-EDITS["streamonly-lanecopies"] = EDITS["streamonly"] + EDITS["lanecopies"]
 
 # No reader waits for another block: tagged words are taken as they are (the
 # inputs, q, this step's K/V rows). What is left is each block's own work and

@@ -55,6 +55,22 @@ std::string argText(const fa::Artifact &artifact, const fa::Arg *arg) {
     return "step";
   case fa::ArgKind::num_tokens:
     return "num_tokens";
+  case fa::ArgKind::weight_tensor_map: {
+    // e.g. "map(w3: dims [64, 2048, 32] strides [2048, 64] box [64, 16, 16] swizzle 128)"
+    const fa::TensorMapView *view = arg->view();
+    if (!view)
+      return "map(w" + std::to_string(arg->index()) + ")";
+    auto list = [](const auto *values) {
+      std::string text = "[";
+      if (values)
+        for (auto [i, value] : llvm::enumerate(*values))
+          text += (i ? ", " : "") + std::to_string(value);
+      return text + "]";
+    };
+    return "map(w" + std::to_string(arg->index()) + ": dims " + list(view->dims()) + " strides " +
+           list(view->strides()) + " box " + list(view->box()) + " swizzle " +
+           std::to_string(view->swizzle_bytes()) + ")";
+  }
   }
   return "?";
 }

@@ -52,7 +52,11 @@ int64_t WeightValue::bytes() const {
 namespace {
 
 fb::Offset<artifact::Arg> writeArg(fb::FlatBufferBuilder &builder, const Arg &arg) {
-  return artifact::CreateArg(builder, arg.kind, arg.index);
+  fb::Offset<artifact::TensorMapView> view;
+  if (arg.kind == ArgKind::weight_tensor_map)
+    view = artifact::CreateTensorMapViewDirect(builder, &arg.view.dims, &arg.view.strides,
+                                               &arg.view.box, arg.view.swizzleBytes);
+  return artifact::CreateArg(builder, arg.kind, arg.index, view);
 }
 
 fb::Offset<artifact::Step> writeStep(fb::FlatBufferBuilder &builder, llvm::StringRef name,

@@ -298,11 +298,25 @@ int64_t persistentExchangeBytes(const PersistentDecodeParams &params);
 /// The most tokens, of up to min(4, maxBatch), for which the kernel's
 /// shared memory fits on sm_90 with a deep enough weight ring; 0 if none.
 int64_t persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch);
+/// How the copy engine reads each weight matrix the kernel streams: a chunk
+/// of 16 rows (in the kernel's row order) and up to 32 KiB as one box,
+/// swizzled for ldmatrix. The packed QKV matrix has two: neighbouring rows
+/// (v, GPT-J pairs, unrotated dims) and, for neox RoPE, rotation halves.
+struct PersistentWeightViews {
+  TensorMapView qkvPairs, qkvHalves, o, gateUp, down, lmHead;
+  bool hasQkvHalves = false;
+};
+/// The views, or nullopt with `whyNot` when the shapes do not tile into
+/// them (rows of a whole number of 32-byte pieces, whole groups a head).
+std::optional<PersistentWeightViews> persistentWeightViews(const PersistentDecodeParams &params,
+                                                           std::string &whyNot);
 /// The kernel: grid.x = SMs (GridScale::multiprocessors), launched
-/// cooperatively. Parameters: embedding, final_norm, lm_head, [lm_head_bias];
-/// per layer attn_norm, qkv, [qkv_bias], o, [o_bias], mlp_norm, gate_up,
-/// [gate_up_bias], down, [down_bias], k_cache, v_cache; then [partial]
-/// (several attention splits), exchange, logits, step, num_tokens.
+/// cooperatively. Parameters: embedding, final_norm, lm_head (map),
+/// [lm_head_bias]; per layer attn_norm, qkv_pairs (map), [qkv_halves (map)],
+/// [qkv_bias], o (map), [o_bias], mlp_norm, gate_up (map), [gate_up_bias],
+/// down (map), [down_bias], k_cache, v_cache; then [partial] (several
+/// attention splits), exchange, logits, step, num_tokens. A map is a
+/// kiln::TensorMap of the weight with its PersistentWeightViews view.
 KernelSpec persistentDecodeKernel(const PersistentDecodeParams &params);
 
 //===--- Sampling ----------------------------------------------------------===//

@@ -28,6 +28,10 @@ using namespace kiln::codegen;
 
 namespace {
 
+/// The most bytes of parameters a kernel takes (CUDA 12.1 and newer, Volta
+/// and newer).
+constexpr int64_t kMaxKernelParameterBytes = 32764;
+
 /// Attention tasks of one token the persistent kernel runs at once at most.
 constexpr int64_t kPersistentAttentionBlocks = 128;
 
@@ -247,10 +251,6 @@ LogicalResult PersistentDecodeLowering::run() {
     whyNot = "its attention (ALiBi, no RoPE) or sizes (not whole 16-byte vectors) are not covered";
     return success();
   }
-  if (params.layers > 288) {
-    whyNot = "it has more than 288 layers";
-    return success();
-  }
   int64_t layerBytes = (qkvRows * params.hidden + params.hidden * shape.heads * shape.headDim +
                         3 * params.inter * params.hidden) *
                        dtypeBytes(params.dtype);
@@ -273,33 +273,58 @@ LogicalResult PersistentDecodeLowering::run() {
     whyNot = "one token's inputs leave too little shared memory for the weight ring";
     return success();
   }
+  std::optional<PersistentWeightViews> views = persistentWeightViews(params, whyNot);
+  if (!views)
+    return success();
+  // CUDA takes up to 32764 bytes of kernel parameters: a weight matrix's map
+  // is 128, a pointer 8, the step state (kiln::StepState) 15 pointers.
+  int64_t maps = params.layers * (views->hasQkvHalves ? 5 : 4) + 1;
+  int64_t pointers = params.layers * (4 + params.qkvBias + params.oBias + params.gateUpBias +
+                                      params.downBias) +
+                     2 + params.lmHeadBias + 3 + 15;
+  int64_t parameterBytes = maps * 128 + pointers * 8 + 4;
+  if (parameterBytes > kMaxKernelParameterBytes) {
+    whyNot = llvm::formatv("its {0} layers' weight maps and pointers ({1} bytes) exceed the {2} "
+                           "bytes of kernel parameters CUDA takes",
+                           params.layers, parameterBytes, kMaxKernelParameterBytes)
+                 .str();
+    return success();
+  }
 
-  // Arguments in persistentDecodeKernel's order.
+  // Arguments in persistentDecodeKernel's order: weight matrices as the copy
+  // engine's maps, with their views.
   SmallVector<Arg> args;
-  auto weight = [&](Value value, Operation *user) -> LogicalResult {
+  auto weight = [&](Value value, Operation *user,
+                    llvm::ArrayRef<const TensorMapView *> maps = {}) -> LogicalResult {
     FailureOr<unsigned> index = context.weights.bind(value, user);
     if (failed(index))
       return failure();
-    args.push_back(Arg::weight(*index));
+    if (maps.empty())
+      args.push_back(Arg::weight(*index));
+    for (const TensorMapView *view : maps)
+      args.push_back(Arg::weightTensorMap(*index, *view));
     return success();
   };
+  SmallVector<const TensorMapView *, 2> qkvMaps = {&views->qkvPairs};
+  if (views->hasQkvHalves)
+    qkvMaps.push_back(&views->qkvHalves);
   Operation *lmHead = stack->lmHead;
   if (failed(weight(stack->embedding.getTable(), stack->embedding)) ||
       failed(weight(stack->finalNorm.getWeight(), stack->finalNorm)) ||
-      failed(weight(stack->lmHead.getWeight(), lmHead)) ||
+      failed(weight(stack->lmHead.getWeight(), lmHead, {&views->lmHead})) ||
       (params.lmHeadBias && failed(weight(stack->lmHead.getBias(), lmHead))))
     return failure();
   for (LayerOps layer : stack->layers) {
     Operation *qkv = layer.qkv, *o = layer.o, *mlp = layer.mlp, *down = layer.down;
     if (failed(weight(normWeightOf(layer.inputNorm), layer.inputNorm)) ||
-        failed(weight(layer.qkv.getWeight(), qkv)) ||
+        failed(weight(layer.qkv.getWeight(), qkv, qkvMaps)) ||
         (params.qkvBias && failed(weight(layer.qkv.getBias(), qkv))) ||
-        failed(weight(layer.o.getWeight(), o)) ||
+        failed(weight(layer.o.getWeight(), o, {&views->o})) ||
         (params.oBias && failed(weight(layer.o.getBias(), o))) ||
         failed(weight(layer.postAttentionNorm.getWeight(), layer.postAttentionNorm)) ||
-        failed(weight(layer.mlp.getWeight(), mlp)) ||
+        failed(weight(layer.mlp.getWeight(), mlp, {&views->gateUp})) ||
         (params.gateUpBias && failed(weight(layer.mlp.getBias(), mlp))) ||
-        failed(weight(layer.down.getWeight(), down)) ||
+        failed(weight(layer.down.getWeight(), down, {&views->down})) ||
         (params.downBias && failed(weight(layer.down.getBias(), down))))
       return failure();
     unsigned index = static_cast<unsigned>(layer.attention.getLayer());
@@ -326,7 +351,6 @@ LogicalResult PersistentDecodeLowering::run() {
   // exchange's alone: no other step may leave values there.
   buffer("exchange", DType::i32, persistentExchangeBytes(params), /*exclusive=*/true);
   args.append({Arg::buffer(context.plan.logits), Arg::step(), Arg::numTokens()});
-
   KernelSpec spec = persistentDecodeKernel(params);
   Launch step;
   step.kernel = context.kernels.add(spec, describeLocation(context.forward.getLoc()));

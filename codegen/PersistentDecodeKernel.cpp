@@ -32,10 +32,11 @@ constexpr int64_t kComputeWarps = 8;
 /// The copy warpgroup: one warp streams the weights, and the warpgroup's
 /// registers go to the compute warps (sm_90a; bench/NOTES.md §10).
 constexpr int64_t kCopyWarps = 4;
-/// A chunk: 16 weight rows (one MMA tile) of up to 32 KiB, each row padded
-/// by 16 bytes in shared memory.
-constexpr int64_t kChunkBytes = 32 * 1024, kGroupRows = 16, kRowPadBytes = 16;
-constexpr int64_t kSlotBytes = kChunkBytes + kGroupRows * kRowPadBytes;
+/// A chunk: 16 weight rows (one MMA tile) of up to 32 KiB, one box of the
+/// copy engine, swizzled (PersistentWeightViews). The ring starts at a
+/// multiple of the largest swizzle atom, 1 KiB, which costs up to that much.
+constexpr int64_t kChunkBytes = 32 * 1024, kGroupRows = 16, kRingAlignment = 1024;
+constexpr int64_t kSlotBytes = kChunkBytes;
 /// Shared memory a block may have on sm_90 (227 KiB), less a margin for what
 /// the compiler adds.
 constexpr int64_t kSharedBytesPerBlock = 227 * 1024 - 512;
@@ -49,7 +50,7 @@ constexpr int64_t kChunksInFlight = 2;
 int64_t ownStaticBytes(const PersistentDecodeParams &params) {
   return 2 * kMaxStages * 8 +
          (kMaxStages + 1) * (kComputeWarps * kGroupRows * params.tokens + 1) * 4 +
-         params.layers * 12 * 8 + 32 * 4 + params.tokens * 8;
+         params.layers * 13 * 8 + 32 * 4 + params.tokens * 8;
 }
 
 /// The attention task's static shared memory (attentionDecodeTask's arrays),
@@ -68,10 +69,11 @@ int64_t widestInput(const PersistentDecodeParams &params) {
   return std::max({params.hidden, params.attention.heads * params.attention.headDim, params.inter});
 }
 
-/// Dynamic shared memory after the ring: the inputs of a product and the
-/// residual stream's rows.
+/// Dynamic shared memory besides the ring: the inputs of a product, the
+/// residual stream's rows, and what aligning the ring may skip.
 int64_t inputBytes(const PersistentDecodeParams &params) {
-  return params.tokens * (widestInput(params) + params.hidden) * dtypeBytes(params.dtype);
+  return params.tokens * (widestInput(params) + params.hidden) * dtypeBytes(params.dtype) +
+         kRingAlignment;
 }
 
 /// Ring slots that fit beside everything else, or 0 when the tokens' inputs
@@ -189,6 +191,76 @@ int64_t codegen::persistentExchangeBytes(const PersistentDecodeParams &params) {
   return ExchangeLayout(params).words * 8;
 }
 
+/// The swizzle span (bytes) of a matrix whose rows have `k` elements: the
+/// widest of 128, 64 and 32 that divides a row, so that no line of a box
+/// crosses a row's end; 0 if none does. Matrix::kSwizzleBytes in the kernel
+/// is the same rule.
+static int64_t swizzleBytes(int64_t k, DType dtype) {
+  for (int64_t span : {128, 64, 32})
+    if (k * dtypeBytes(dtype) % span == 0)
+      return span;
+  return 0;
+}
+
+std::optional<PersistentWeightViews>
+codegen::persistentWeightViews(const PersistentDecodeParams &params, std::string &whyNot) {
+  const AttentionParams &attention = params.attention;
+  const uint64_t hidden = params.hidden, inter = params.inter, dim = attention.headDim;
+  const uint64_t attentionDim = attention.heads * dim;
+  for (uint64_t k : {hidden, attentionDim, inter})
+    if (!swizzleBytes(int64_t(k), params.dtype)) {
+      whyNot = "its weight rows are not whole 32-byte pieces (the copy engine's swizzle)";
+      return std::nullopt;
+    }
+  // A group of 8 units of the QKV matrix is one view's box: within a head,
+  // and all rotated or all not.
+  const uint64_t pairsPerHead = dim / 2, half = attention.rope ? attention.rotaryDim / 2 : 0;
+  const bool halves = attention.rope && !attention.ropeGptj;
+  if (pairsPerHead % 8 || (halves && half % 8)) {
+    whyNot = "its head dim or rotary dim is not a multiple of 16 (8 rotation units a group)";
+    return std::nullopt;
+  }
+  // dims[0]: a swizzle line of columns; last before any head dimension:
+  // the rows' column blocks; between them the rows, in the kernel's order.
+  auto view = [&](uint64_t k, std::vector<uint64_t> rowDims, std::vector<uint64_t> rowStrides,
+                  std::vector<uint32_t> rowBox, std::vector<uint64_t> headDims = {},
+                  std::vector<uint64_t> headStrides = {}) {
+    const int64_t span = swizzleBytes(int64_t(k), params.dtype);
+    const uint64_t line = uint64_t(span / dtypeBytes(params.dtype));
+    const uint64_t slice = std::min<uint64_t>(k, kChunkBytes / dtypeBytes(params.dtype) / kGroupRows);
+    TensorMapView v;
+    v.dims = {line};
+    v.dims.insert(v.dims.end(), rowDims.begin(), rowDims.end());
+    v.dims.push_back(k / line);
+    v.dims.insert(v.dims.end(), headDims.begin(), headDims.end());
+    v.strides = rowStrides;
+    v.strides.push_back(line);
+    v.strides.insert(v.strides.end(), headStrides.begin(), headStrides.end());
+    v.box = {uint32_t(line)};
+    v.box.insert(v.box.end(), rowBox.begin(), rowBox.end());
+    v.box.push_back(uint32_t(slice / line));
+    v.box.resize(v.dims.size(), 1);
+    v.swizzleBytes = uint32_t(span);
+    return v;
+  };
+  const uint64_t heads = attention.heads + 2 * attention.kvHeads;
+  PersistentWeightViews views;
+  // Rows head * dim + 2 p + r (unit p of the head, its row r).
+  views.qkvPairs = view(hidden, {pairsPerHead, 2}, {2 * hidden, hidden}, {8, 2}, {heads},
+                        {dim * hidden});
+  // neox rotation pairs of q and k heads: rows head * dim + p + r * half.
+  views.hasQkvHalves = halves;
+  if (halves)
+    views.qkvHalves = view(hidden, {half, 2}, {hidden, half * hidden}, {8, 2},
+                           {uint64_t(attention.heads + attention.kvHeads)}, {dim * hidden});
+  views.o = view(attentionDim, {hidden}, {attentionDim}, {16});
+  // Unit u's rows u and inter + u.
+  views.gateUp = view(hidden, {inter, 2}, {hidden, inter * hidden}, {8, 2});
+  views.down = view(inter, {hidden}, {inter}, {16});
+  views.lmHead = view(hidden, {uint64_t(params.vocab)}, {hidden}, {16});
+  return views;
+}
+
 int64_t codegen::persistentDecodeTokens(PersistentDecodeParams params, int64_t maxBatch) {
   for (int64_t tokens = std::min<int64_t>(4, maxBatch); tokens >= 1; tokens /= 2) {
     params.tokens = tokens;
@@ -219,10 +291,16 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
   spec.launch.sharedBytes = static_cast<unsigned>(stages * kSlotBytes + inputBytes(params));
 
   // Kernel parameters: the model's tensors, then the step's buffers.
+  // Weight matrices come as the copy engine's maps (PersistentWeightViews).
+  auto map = [](llvm::StringRef name) {
+    return formatv("const __grid_constant__ kiln::TensorMap {0}, ", name).str();
+  };
   std::string parameters = formatv("const T *__restrict__ embedding, const NormT *__restrict__ "
-                                   "final_norm, const T *__restrict__ lm_head, {0}",
-                                   params.lmHeadBias ? "const T *__restrict__ lm_head_bias, " : "")
+                                   "final_norm, {1}{0}",
+                                   params.lmHeadBias ? "const T *__restrict__ lm_head_bias, " : "",
+                                   map("lm_head"))
                                .str();
+  const bool halves = attention.rope && !attention.ropeGptj;
   std::string table;
   for (int64_t l = 0; l < params.layers; ++l) {
     // A bias of layer l, if the model has it: the parameter, and its value in
@@ -233,21 +311,24 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
     auto biasValue = [&](bool present, llvm::StringRef name) {
       return present ? formatv("{0}_{1}", name, l).str() : std::string("nullptr");
     };
+    auto layerMap = [&](llvm::StringRef name) { return map((name + "_" + llvm::Twine(l)).str()); };
     parameters +=
-        formatv("\n    const NormT *attn_norm_{0}, const T *qkv_{0}, {1}const T *o_{0}, "
-                "{2}const NormT *mlp_norm_{0}, const T *gate_up_{0}, {3}const T *down_{0}, "
+        formatv("\n    const NormT *attn_norm_{0}, {5}{6}{1}{7}{2}const NormT *mlp_norm_{0}, {8}{3}{9}"
                 "{4}T *k_cache_{0}, T *v_cache_{0},",
                 l, biasParameter(params.qkvBias, "qkv_bias"), biasParameter(params.oBias, "o_bias"),
                 biasParameter(params.gateUpBias, "gate_up_bias"),
-                biasParameter(params.downBias, "down_bias"))
+                biasParameter(params.downBias, "down_bias"), layerMap("qkv_pairs"),
+                halves ? layerMap("qkv_halves") : "", layerMap("o"), layerMap("gate_up"),
+                layerMap("down"))
             .str();
-    table +=
-        formatv(
-            "    case {0}: layers[{0}] = {{attn_norm_{0}, qkv_{0}, {1}, o_{0}, {2}, mlp_norm_{0}, "
-            "gate_up_{0}, {3}, down_{0}, {4}, k_cache_{0}, v_cache_{0}}; break;\n",
-            l, biasValue(params.qkvBias, "qkv_bias"), biasValue(params.oBias, "o_bias"),
-            biasValue(params.gateUpBias, "gate_up_bias"), biasValue(params.downBias, "down_bias"))
-            .str();
+    table += formatv("    case {0}: layers[{0}] = {{attn_norm_{0}, &qkv_pairs_{0}, {5}, {1}, &o_{0}, {2}, "
+                     "mlp_norm_{0}, &gate_up_{0}, {3}, &down_{0}, {4}, k_cache_{0}, v_cache_{0}}; "
+                     "break;\n",
+                     l, biasValue(params.qkvBias, "qkv_bias"), biasValue(params.oBias, "o_bias"),
+                     biasValue(params.gateUpBias, "gate_up_bias"),
+                     biasValue(params.downBias, "down_bias"),
+                     halves ? formatv("&qkv_halves_{0}", l).str() : std::string("nullptr"))
+                 .str();
   }
   bool splits = attention.decodeSplits > 1;
   parameters += formatv("\n    {0}uint64_t *__restrict__ exchange, float *__restrict__ logits, "
@@ -297,11 +378,12 @@ constexpr int kChunksInFlight = ${CHUNKS_IN_FLIGHT};
 constexpr int kTasksPerToken = ${TASKS_PER_TOKEN}; // attention tasks
 constexpr int kVec = W::size;
 /// A chunk of the ring: kGroupRows weight rows (one 16-row MMA tile) of up to
-/// kSliceMax columns, each row followed by 16 bytes of padding so that
-/// ldmatrix's 8 rows hit distinct banks.
+/// kSliceMax columns, as the copy engine writes one box (Matrix::at).
 constexpr int kGroupRows = ${GROUP_ROWS}, kSliceMax = ${CHUNK_BYTES} / (int)sizeof(T) / kGroupRows;
-constexpr int kPad = ${ROW_PAD_BYTES} / (int)sizeof(T);
-constexpr int kSlotElements = kGroupRows * (kSliceMax + kPad);
+constexpr int kSlotElements = kGroupRows * kSliceMax;
+constexpr int kRingAlignment = ${RING_ALIGNMENT};
+/// The packed QKV matrix's neox rotation halves have a view of their own.
+constexpr bool kQkvHalves = ${QKV_HALVES};
 constexpr int kHidden = ${HIDDEN}, kAttention = ${ATTENTION_DIM}, kInter = ${INTER};
 constexpr int kVocab = ${VOCAB};
 constexpr int kWidest = ${WIDEST}; // the longest input row
@@ -326,9 +408,41 @@ enum class RowOrder { single, gated, rotation };
 template <int kUnits_, int kRows_, int kK_, RowOrder kOrder> struct Matrix {
   static constexpr int kUnits = kUnits_, kRows = kRows_, kK = kK_;
   static constexpr int kGroupUnits = kGroupRows / kRows;
-  static constexpr int kSlice = kK < kSliceMax ? kK : kSliceMax, kStride = kSlice + kPad;
+  static constexpr int kSlice = kK < kSliceMax ? kK : kSliceMax;
   static constexpr int kSlices = (kK + kSlice - 1) / kSlice;
   static constexpr int kGroups = (kUnits + kGroupUnits - 1) / kGroupUnits;
+  /// The copy engine's swizzle span: the widest of 128, 64 and 32 bytes
+  /// that divides a row (codegen's PersistentWeightViews says the same),
+  /// and its line of columns.
+  static constexpr int kSwizzleBytes = kK * sizeof(T) % 128 == 0 ? 128 : kK * sizeof(T) % 64 == 0 ? 64 : 32;
+  static constexpr int kLine = kSwizzleBytes / (int)sizeof(T);
+  static_assert(kK * sizeof(T) % 32 == 0, "rows of whole 32-byte pieces");
+  /// Element (row, column) of a chunk: a box is [column block][row][kLine],
+  /// each line's 16-byte pieces swizzled (address bits 4.. XOR bits 7..), so
+  /// that ldmatrix's 8 rows of a column hit distinct banks.
+  static __device__ __forceinline__ int at(int row, int column) {
+    const int byte = (((column / kLine) * kGroupRows + row) * kLine + column % kLine) * (int)sizeof(T);
+    return (byte ^ (((byte >> 7) & (kSwizzleBytes / 16 - 1)) << 4)) / (int)sizeof(T);
+  }
+  /// Chunk `s` of group `g` as one box of `map` (QKV: of `halves` for neox
+  /// rotation pairs), completing on `full`.
+  static __device__ __forceinline__ void copy(T *chunk, const kiln::TensorMap *map,
+                                              const kiln::TensorMap *halves, int g, int s,
+                                              uint64_t *full, uint64_t policy) {
+    const int block = s * kSlice / kLine;
+    if constexpr (kOrder == RowOrder::single) {
+      const int coords[3] = {0, g * kGroupRows, block};
+      kiln::tensor_copy_to_shared(chunk, map, coords, full, policy);
+    } else if constexpr (kOrder == RowOrder::gated) {
+      const int coords[4] = {0, g * kGroupUnits, 0, block};
+      kiln::tensor_copy_to_shared(chunk, map, coords, full, policy);
+    } else {
+      const int u0 = g * kGroupUnits, head = u0 / kPairsPerHead, pair = u0 % kPairsPerHead;
+      const bool rotated = kQkvHalves && head < kHeads + kKvHeads && pair < kHalf;
+      const int coords[5] = {0, pair, 0, block, head};
+      kiln::tensor_copy_to_shared(chunk, rotated ? halves : map, coords, full, policy);
+    }
+  }
   static __device__ __forceinline__ int row(int u, int r) {
     if (kOrder == RowOrder::gated)
       return r == 0 ? u : kUnits + u;
@@ -350,9 +464,15 @@ template <class M> using Sums = float[M::kRows][kTokens];
 
 struct LayerTensors {
   const NormT *attn_norm;
-  const T *qkv, *qkv_bias, *o, *o_bias;
+  const kiln::TensorMap *qkv_pairs, *qkv_halves;
+  const T *qkv_bias;
+  const kiln::TensorMap *o;
+  const T *o_bias;
   const NormT *mlp_norm;
-  const T *gate_up, *gate_up_bias, *down, *down_bias;
+  const kiln::TensorMap *gate_up;
+  const T *gate_up_bias;
+  const kiln::TensorMap *down;
+  const T *down_bias;
   T *k_cache, *v_cache;
 };
 
@@ -365,13 +485,14 @@ struct Ring {
 
 /// The copy warp's side (its lane 0): every chunk of `M` for this block,
 /// each once its slot is free and at most kChunksInFlight chunks are still
-/// arriving, a copy a row. Two chunks a block keep HBM busy; more only
-/// lengthen the queues that the step's other memory accesses (the
-/// hand-offs, the norms' reads, attention) wait in (bench/NOTES.md, section 6).
+/// arriving, a box of `map` (or `halves`) each. Two chunks a block keep HBM
+/// busy; more only lengthen the queues that the step's other memory
+/// accesses (the hand-offs, the norms' reads, attention) wait in
+/// (bench/NOTES.md, section 6).
 template <class M>
-__device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_t policy) {
+__device__ __forceinline__ void stream(Ring &ring, const kiln::TensorMap *map,
+                                       const kiln::TensorMap *halves, int base, uint64_t policy) {
   for (int g = M::first_group(base); g < M::kGroups; g += gridDim.x) {
-    const int u0 = g * M::kGroupUnits, units = min(M::kGroupUnits, M::kUnits - u0);
     for (int s = 0; s < M::kSlices; ++s, ++ring.chunk) {
       const int slot = ring.chunk % kStages, use = ring.chunk / kStages;
       if (use > 0)
@@ -380,15 +501,9 @@ __device__ __forceinline__ void stream(Ring &ring, const T *w, int base, uint64_
         const int arriving = ring.chunk - kChunksInFlight;
         kiln::mbarrier_wait(&ring.full[arriving % kStages], (arriving / kStages) & 1);
       }
-      const unsigned bytes = min(M::kSlice, M::kK - s * M::kSlice) * (unsigned)sizeof(T);
-      kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], units * M::kRows * bytes);
-      T *chunk = ring.slots + (size_t)slot * kSlotElements;
-#pragma unroll
-      for (int r = 0; r < M::kRows; ++r)
-        for (int i = 0; i < units; ++i)
-          kiln::bulk_copy_to_shared(chunk + (r * M::kGroupUnits + i) * M::kStride,
-                                    w + (size_t)M::row(u0 + i, r) * M::kK + s * M::kSlice, bytes,
-                                    &ring.full[slot], policy);
+      // A whole box's bytes arrive, zeros where it reaches past the matrix.
+      kiln::mbarrier_arrive_expect_bytes(&ring.full[slot], kGroupRows * M::kSlice * (unsigned)sizeof(T));
+      M::copy(ring.slots + (size_t)slot * kSlotElements, map, halves, g, s, &ring.full[slot], policy);
     }
   }
 }
@@ -418,13 +533,13 @@ template <class M> struct ChunkProduct {
                                       int tokens) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     if constexpr (kTensorCores) {
-      const T *a_row = chunk + ((lane & 7) + 8 * ((lane >> 3) & 1)) * M::kStride + 8 * (lane >> 4);
+      const int a_row = (lane & 7) + 8 * ((lane >> 3) & 1), a_column = 8 * (lane >> 4);
       const int token = lane >> 2;
       const T *b_column = x + token * M::kK + (lane & 3) * 2;
 #pragma unroll 4
       for (int step = warp; step < columns / 16; step += kComputeWarps) {
         uint32_t a[4], b0 = 0, b1 = 0;
-        kiln::load_matrices(a, a_row + step * 16);
+        kiln::load_matrices(a, chunk + M::at(a_row, step * 16 + a_column));
         if (token < tokens) {
           b0 = *reinterpret_cast<const uint32_t *>(b_column + step * 16);
           b1 = *reinterpret_cast<const uint32_t *>(b_column + step * 16 + 8);
@@ -443,7 +558,7 @@ template <class M> struct ChunkProduct {
         for (int i = 0; i < kGroupRows; ++i) {
           if (i % M::kGroupUnits >= units)
             continue;
-          const W w = *reinterpret_cast<const W *>(chunk + i * M::kStride + v * kVec);
+          const W w = *reinterpret_cast<const W *>(chunk + M::at(i, v * kVec));
 #pragma unroll
           for (int j = 0; j < kTokens; ++j)
             if (j < tokens)
@@ -818,7 +933,11 @@ ${LAYER_TABLE}  }
   if (threadIdx.x < kGroupSlots)
     groups[threadIdx.x].arrived = 0;
   __syncthreads();
-  Ring ring{reinterpret_cast<T *>(dynamic_shared), full, empty};
+  // The ring at a multiple of the swizzle atom (the copy engine swizzles by
+  // shared-memory address).
+  Ring ring{reinterpret_cast<T *>(dynamic_shared +
+                                  (-kiln::shared_address(dynamic_shared) & (kRingAlignment - 1))),
+            full, empty};
   // After the ring: the products' inputs, and the residual stream's rows as
   // the last norm read them.
   T *xs = ring.slots + (size_t)kStages * kSlotElements;
@@ -833,15 +952,16 @@ ${LAYER_TABLE}  }
     const uint64_t policy = kiln::evict_first_policy();
     for (int l = 0; l < kLayers; ++l) {
       const int base = l * kLayerGroups;
-      stream<QkvMatrix>(ring, layers[l].qkv, base, policy);
-      stream<OMatrix>(ring, layers[l].o, base + QkvMatrix::kGroups, policy);
-      stream<GateUpMatrix>(ring, layers[l].gate_up, base + QkvMatrix::kGroups + OMatrix::kGroups,
-                           policy);
-      stream<DownMatrix>(ring, layers[l].down,
+      const LayerTensors &streamed = layers[l];
+      stream<QkvMatrix>(ring, streamed.qkv_pairs, streamed.qkv_halves, base, policy);
+      stream<OMatrix>(ring, streamed.o, nullptr, base + QkvMatrix::kGroups, policy);
+      stream<GateUpMatrix>(ring, streamed.gate_up, nullptr,
+                           base + QkvMatrix::kGroups + OMatrix::kGroups, policy);
+      stream<DownMatrix>(ring, streamed.down, nullptr,
                          base + QkvMatrix::kGroups + OMatrix::kGroups + GateUpMatrix::kGroups,
                          policy);
     }
-    stream<LmHeadMatrix>(ring, lm_head, kLayers * kLayerGroups, policy);
+    stream<LmHeadMatrix>(ring, &lm_head, nullptr, kLayers * kLayerGroups, policy);
     return;
   }
 
@@ -962,7 +1082,8 @@ ${KV_EPILOGUE}
        {"TAGGED_BATCH", attention.headDim <= 64 ? "8" : "2"},
        {"CHUNK_BYTES", std::to_string(kChunkBytes)},
        {"GROUP_ROWS", std::to_string(kGroupRows)},
-       {"ROW_PAD_BYTES", std::to_string(kRowPadBytes)},
+       {"RING_ALIGNMENT", std::to_string(kRingAlignment)},
+       {"QKV_HALVES", halves ? "true" : "false"},
        {"HIDDEN", std::to_string(params.hidden)},
        {"ATTENTION_DIM", std::to_string(attentionDim)},
        {"INTER", std::to_string(params.inter)},

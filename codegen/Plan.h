@@ -66,9 +66,19 @@ struct Buffer {
   bool exclusive = false;
 };
 
+/// A weight as the copy engine reads it (artifact::TensorMapView): elements
+/// along each dimension (the first contiguous), element strides of the
+/// others, the box copied at once, and the shared-memory swizzle.
+struct TensorMapView {
+  std::vector<uint64_t> dims, strides;
+  std::vector<uint32_t> box;
+  uint32_t swizzleBytes = 0;
+};
+
 struct Arg {
   ArgKind kind = ArgKind::buffer;
   unsigned index = 0;
+  TensorMapView view; ///< weight_tensor_map only
 
   static Arg buffer(unsigned index) { return {ArgKind::buffer, index}; }
   static Arg weight(unsigned index) { return {ArgKind::weight, index}; }
@@ -76,6 +86,9 @@ struct Arg {
   static Arg vCache(unsigned layer) { return {ArgKind::v_cache, layer}; }
   static Arg step() { return {ArgKind::step, 0}; }
   static Arg numTokens() { return {ArgKind::num_tokens, 0}; }
+  static Arg weightTensorMap(unsigned index, TensorMapView view) {
+    return {ArgKind::weight_tensor_map, index, std::move(view)};
+  }
 };
 
 /// How a kernel is launched, independent of what it is bound to.

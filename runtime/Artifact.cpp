@@ -374,6 +374,72 @@ private:
     return multiply(maxRows, rowBytes, need) && buffer->fixed_bytes() >= need;
   }
 
+  /// A weight's view for the copy engine: what cuTensorMapEncodeTiled takes
+  /// (rank, box, strides, alignment), and no element outside the weight.
+  bool checkTensorMapView(const fa::Arg *arg, const std::string &where) {
+    const uint32_t index = arg->index();
+    if (index >= artifact_.weights()->size() ||
+        artifact_.weights()->Get(index)->weight_offset() < 0)
+      return fail(where, "tensor map of weight " + std::to_string(index) +
+                             ", which is not a value in the weights arena");
+    const fa::WeightValue *value = artifact_.weights()->Get(index);
+    const std::string name = "tensor map of weight " + std::to_string(index) + " ('" +
+                             (value->name() ? value->name()->str() : std::string()) + "')";
+    const fa::TensorMapView *view = arg->view();
+    if (!view || !view->dims() || !view->box())
+      return fail(where, name + ": the view (dims, box) is missing");
+    const size_t rank = view->dims()->size();
+    const size_t strides = view->strides() ? view->strides()->size() : 0;
+    if (rank < 1 || rank > 5 || view->box()->size() != rank || strides != rank - 1)
+      return fail(where, name + ": a view has 1 to 5 dimensions, each with a box size, and a "
+                                "stride for each but the first; this one has dims " +
+                                join(view->dims()) + ", strides " + join(view->strides()) +
+                                ", box " + join(view->box()));
+    const uint64_t bytes = elementBytes(value->dtype());
+    if (value->weight_offset() % 16 != 0)
+      return fail(where, name + ": the weight starts at byte " +
+                             std::to_string(value->weight_offset()) +
+                             " of the arena; the copy engine needs 16-byte alignment");
+    if (!isFloat(value->dtype()))
+      return fail(where, name + ": the weight is " + dtypeName(value->dtype()) +
+                             "; tensor maps here take f32, f16 or bf16");
+    const uint32_t swizzle = view->swizzle_bytes();
+    if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+      return fail(where, name + ": swizzle_bytes must be 0, 32, 64 or 128, not " +
+                             std::to_string(swizzle));
+    const uint64_t innerBytes = uint64_t(view->box()->Get(0)) * bytes;
+    if (innerBytes % 16 != 0 || (swizzle != 0 && innerBytes > swizzle))
+      return fail(where, name + ": the box's first dimension is " + std::to_string(innerBytes) +
+                             " bytes; it must be a multiple of 16" +
+                             (swizzle ? " and at most the swizzle span of " +
+                                            std::to_string(swizzle)
+                                      : std::string()));
+    // The furthest element the view reaches, which must lie inside the weight.
+    uint64_t last = 0, elements = 1;
+    for (size_t d = 0; d < rank; ++d) {
+      const uint64_t dim = view->dims()->Get(flatbuffers::uoffset_t(d));
+      const uint32_t box = view->box()->Get(flatbuffers::uoffset_t(d));
+      if (dim == 0 || box == 0 || box > 256)
+        return fail(where, name + ": dimension " + std::to_string(d) + " has " +
+                               std::to_string(dim) + " elements and a box of " +
+                               std::to_string(box) + "; both must be positive, the box at most 256");
+      const uint64_t stride = d == 0 ? 1 : view->strides()->Get(flatbuffers::uoffset_t(d - 1));
+      uint64_t reach;
+      if (d > 0 && (stride * bytes) % 16 != 0)
+        return fail(where, name + ": the stride of dimension " + std::to_string(d) + " is " +
+                               std::to_string(stride) + " elements, not a multiple of 16 bytes");
+      if (!multiply(dim - 1, stride, reach) || !add(last, reach, last))
+        return fail(where, name + ": the view's extent overflows");
+    }
+    for (int64_t dim : *value->shape())
+      elements *= uint64_t(dim);
+    if (last >= elements)
+      return fail(where, name + ": the view reaches element " + std::to_string(last) +
+                             ", but the weight has " + std::to_string(elements) + " (shape " +
+                             join(value->shape()) + ")");
+    return true;
+  }
+
   bool checkArg(const fa::Arg *arg, const std::string &where) {
     if (!arg)
       return fail(where, "missing");
@@ -401,6 +467,8 @@ private:
     case fa::ArgKind::step:
     case fa::ArgKind::num_tokens:
       return true;
+    case fa::ArgKind::weight_tensor_map:
+      return checkTensorMapView(arg, where);
     }
     return fail(where, "unknown argument kind " + std::to_string(int(arg->kind())));
   }

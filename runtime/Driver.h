@@ -61,6 +61,7 @@ namespace kiln::runtime {
   X(cuFuncGetAttribute)                                                                            \
   X(cuFuncSetAttribute)                                                                            \
   X(cuFuncGetParamInfo)                                                                            \
+  X(cuTensorMapEncodeTiled)                                                                        \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor)                                                   \
   X(cuLaunchKernel)                                                                                \
   X(cuLaunchKernelEx)

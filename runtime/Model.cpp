@@ -55,6 +55,8 @@ size_t argumentBytes(fa::ArgKind kind) {
     return sizeof(kiln::StepState);
   case fa::ArgKind::num_tokens:
     return sizeof(int);
+  case fa::ArgKind::weight_tensor_map:
+    return sizeof(CUtensorMap);
   default:
     return sizeof(void *);
   }

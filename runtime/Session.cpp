@@ -37,6 +37,7 @@ struct Command {
   /// for the previous grid itself (see prelude.cuh), so it may start early.
   bool programmatic = false;
   std::vector<uint64_t> pointers;  ///< pointer arguments' values, by argument
+  std::vector<CUtensorMap> maps;   ///< tensor-map arguments' values, by argument
   std::vector<void *> params;      ///< what cuLaunchKernelEx reads
   int numTokens = 0;               ///< the num_tokens argument's value
 
@@ -58,6 +59,35 @@ struct Sequence {
 double millisecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
+}
+
+/// The copy engine's descriptor of `view` over a weight at `address`
+/// (Artifact.cpp checked the view against the weight already).
+bool encodeTensorMap(const fa::TensorMapView &view, fa::DType dtype, uint64_t address,
+                     CUtensorMap &map, const std::string &where, std::string &error) {
+  const uint32_t rank = view.dims()->size();
+  const uint64_t bytes = elementBytes(dtype);
+  cuuint64_t dims[5], strides[4];
+  cuuint32_t box[5], elementStrides[5];
+  for (uint32_t d = 0; d < rank; ++d) {
+    dims[d] = view.dims()->Get(d);
+    box[d] = view.box()->Get(d);
+    elementStrides[d] = 1;
+    if (d > 0)
+      strides[d - 1] = view.strides()->Get(d - 1) * bytes;
+  }
+  const CUtensorMapDataType type = dtype == fa::DType::f32   ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                   : dtype == fa::DType::f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                             : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUtensorMapSwizzle swizzle = view.swizzle_bytes() == 128  ? CU_TENSOR_MAP_SWIZZLE_128B
+                                     : view.swizzle_bytes() == 64 ? CU_TENSOR_MAP_SWIZZLE_64B
+                                     : view.swizzle_bytes() == 32 ? CU_TENSOR_MAP_SWIZZLE_32B
+                                                                  : CU_TENSOR_MAP_SWIZZLE_NONE;
+  return cuOk(driver().cuTensorMapEncodeTiled(
+                  &map, type, rank, reinterpret_cast<void *>(address), dims, strides, box,
+                  elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+                  CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+              (where + ": cuTensorMapEncodeTiled").c_str(), error);
 }
 
 } // namespace
@@ -209,13 +239,23 @@ bool Session::Impl::resolve(const fa::Step &step, const char *name,
                               !std::getenv("KILN_NO_PDL");
       const size_t count = launch->args() ? launch->args()->size() : 0;
       command->pointers.resize(count);
+      command->maps.resize(count);
       for (size_t a = 0; a < count; ++a) {
         const fa::Arg *arg = launch->args()->Get(uint32_t(a));
         command->pointers[a] = address(arg);
-        command->params.push_back(arg->kind() == fa::ArgKind::step ? static_cast<void *>(&stepState)
-                                  : arg->kind() == fa::ArgKind::num_tokens
-                                      ? static_cast<void *>(&command->numTokens)
-                                      : static_cast<void *>(&command->pointers[a]));
+        void *param = &command->pointers[a];
+        if (arg->kind() == fa::ArgKind::step)
+          param = &stepState;
+        else if (arg->kind() == fa::ArgKind::num_tokens)
+          param = &command->numTokens;
+        else if (arg->kind() == fa::ArgKind::weight_tensor_map) {
+          param = &command->maps[a];
+          if (!encodeTensorMap(*arg->view(), program.weights()->Get(arg->index())->dtype(),
+                               model.weight(arg->index()), command->maps[a],
+                               command->where + ".args[" + std::to_string(a) + "]", error))
+            return false;
+        }
+        command->params.push_back(param);
       }
     } else if (const fa::Gemm *gemm = entry->command_as_Gemm()) {
       command->where += " (gemm '" + (gemm->name() ? gemm->name()->str() : std::string()) + "')";

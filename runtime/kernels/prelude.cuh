@@ -353,16 +353,39 @@ __device__ __forceinline__ uint64_t evict_first_policy() {
   KILN_SM90(asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy)));
   return policy;
 }
-/// `bytes` (a multiple of 16, both addresses 16-byte aligned) from global to
-/// shared memory by the copy engine, completing on `barrier`, with an L2
-/// cache policy.
-__device__ __forceinline__ void bulk_copy_to_shared(void *destination, const void *source,
-                                                    unsigned bytes, uint64_t *barrier,
-                                                    uint64_t policy) {
-  KILN_SM90(asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes"
-                         ".L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(shared_address(destination)),
-                         "l"(source), "r"(bytes), "r"(shared_address(barrier)), "l"(policy)
-                         : "memory"));
+/// A CUtensorMap (cuda.h): the copy engine's description of a tensor in
+/// global memory, which the runtime encodes from the artifact's view
+/// (artifact.fbs, TensorMapView) and passes by value; a kernel takes it as a
+/// `const __grid_constant__` parameter and hands its address to the copy.
+struct alignas(64) TensorMap {
+  unsigned long long opaque[16];
+};
+/// One box of `map` at element coordinates `c` (dimension 0 first) into
+/// shared memory by the copy engine, completing on `barrier` with the box's
+/// bytes (elements outside the tensor arrive as zeros), with an L2 policy.
+template <int kRank>
+__device__ __forceinline__ void tensor_copy_to_shared(void *destination, const TensorMap *map,
+                                                      const int (&c)[kRank], uint64_t *barrier,
+                                                      uint64_t policy) {
+  static_assert(kRank >= 3 && kRank <= 5, "the persistent kernel's views have 3 to 5 dimensions");
+  const unsigned to = shared_address(destination), done = shared_address(barrier);
+  if constexpr (kRank == 3)
+    KILN_SM90(asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                           ".L2::cache_hint [%0], [%1, {%2, %3, %4}], [%5], %6;" ::"r"(to),
+                           "l"(map), "r"(c[0]), "r"(c[1]), "r"(c[2]), "r"(done), "l"(policy)
+                           : "memory"));
+  else if constexpr (kRank == 4)
+    KILN_SM90(asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                           ".L2::cache_hint [%0], [%1, {%2, %3, %4, %5}], [%6], %7;" ::"r"(to),
+                           "l"(map), "r"(c[0]), "r"(c[1]), "r"(c[2]), "r"(c[3]), "r"(done),
+                           "l"(policy)
+                           : "memory"));
+  else
+    KILN_SM90(asm volatile("cp.async.bulk.tensor.5d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                           ".L2::cache_hint [%0], [%1, {%2, %3, %4, %5, %6}], [%7], %8;" ::"r"(to),
+                           "l"(map), "r"(c[0]), "r"(c[1]), "r"(c[2]), "r"(c[3]), "r"(c[4]),
+                           "r"(done), "l"(policy)
+                           : "memory"));
 }
 #undef KILN_SM90
 

@@ -227,6 +227,50 @@ TEST(RuntimeArtifact, ChecksThePersistentDecodeProgram) {
                               "buffer 7 does not exist"));
 }
 
+TEST(RuntimeArtifact, ChecksTensorMapViews) {
+  // Weight 5 is f32 [16, 8] at byte 256 of the arena: boxes of 4 columns x
+  // 16 rows, its columns in 2 blocks, rows below the blocks.
+  auto withView = [](kiln::test::TestView view, uint32_t weight = 5) {
+    TestArtifact t = TestArtifact::toy();
+    kiln::test::TestCommand &embed = t.decode[0];
+    embed.args.push_back({fa::ArgKind::weight_tensor_map, weight});
+    embed.views[embed.args.size() - 1] = std::move(view);
+    return t;
+  };
+  const kiln::test::TestView good{{4, 16, 2}, {8, 4}, {4, 16, 2}, 0};
+  EXPECT_EQ(verifyError(withView(good).serialize()), "");
+  kiln::test::TestView swizzled = good;
+  swizzled.swizzleBytes = 16;
+  EXPECT_TRUE(rejectedWith(withView(swizzled), "decode.commands[0] (launch of 'embed_kernel').args[6]: "
+                                               "tensor map of weight 5 (''): swizzle_bytes must be 0, "
+                                               "32, 64 or 128, not 16"));
+  swizzled.swizzleBytes = 32;
+  swizzled.box[0] = 16;  // 64 bytes: more than a 32-byte span
+  EXPECT_TRUE(rejectedWith(withView(swizzled), "the box's first dimension is 64 bytes; it must be a "
+                                               "multiple of 16 and at most the swizzle span of 32"));
+  kiln::test::TestView past = good;
+  past.dims[2] = 3;  // a third column block reads past the last row
+  EXPECT_TRUE(rejectedWith(withView(past), "the view reaches element 131, but the weight has 128 "
+                                           "(shape [16, 8])"));
+  kiln::test::TestView wide = good;
+  wide.box[1] = 300;
+  EXPECT_TRUE(rejectedWith(withView(wide), "dimension 1 has 16 elements and a box of 300"));
+  kiln::test::TestView odd = good;
+  odd.strides[0] = 6;  // 24 bytes
+  EXPECT_TRUE(rejectedWith(withView(odd), "the stride of dimension 1 is 6 elements, not a multiple "
+                                          "of 16 bytes"));
+  kiln::test::TestView ranks = good;
+  ranks.strides.pop_back();
+  EXPECT_TRUE(rejectedWith(withView(ranks), "a view has 1 to 5 dimensions"));
+  EXPECT_TRUE(rejectedWith(withView(good, 0), "tensor map of weight 0, which is not a value in the "
+                                              "weights arena"));
+  // Weight 1, the bf16 embedding [16, 8], as one 2-D box of 16 rows.
+  EXPECT_EQ(verifyError(withView({{8, 16}, {8}, {8, 16}, 0}, 1).serialize()), "");
+  TestArtifact missing = TestArtifact::toy();
+  missing.decode[0].args.push_back({fa::ArgKind::weight_tensor_map, 5});
+  EXPECT_TRUE(rejectedWith(missing, "tensor map of weight 5 (''): the view (dims, box) is missing"));
+}
+
 TEST(RuntimeArtifact, RejectsBadLogits) {
   TestArtifact t = TestArtifact::toy();
   t.logits = 0;  // per-token f32 [8]: too narrow for 16 logits

@@ -11,6 +11,7 @@
 #include "kiln/Artifact/artifact_generated.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,13 @@ struct TestBuffer {
   fa::DType dtype = fa::DType::f32;
 };
 
+/// A weight_tensor_map argument's view (fa::TensorMapView).
+struct TestView {
+  std::vector<uint64_t> dims, strides;
+  std::vector<uint32_t> box;
+  uint32_t swizzleBytes = 0;
+};
+
 struct TestCommand {
   // A launch unless `gemm`.
   uint32_t kernel = 0;
@@ -43,6 +51,7 @@ struct TestCommand {
   fa::GridScale scale = fa::GridScale::tokens;
   uint32_t tile = 0;
   std::vector<std::pair<fa::ArgKind, uint32_t>> args;
+  std::map<size_t, TestView> views;  ///< by argument
 
   bool gemm = false;
   std::pair<fa::ArgKind, uint32_t> a, b, c;
@@ -190,8 +199,17 @@ private:
         entries.push_back(fa::CreateCommandEntry(builder, fa::Command::Gemm, written.Union()));
       } else {
         std::vector<flatbuffers::Offset<fa::Arg>> args;
-        for (const auto &a : command.args)
-          args.push_back(arg(a));
+        for (size_t i = 0; i < command.args.size(); ++i) {
+          auto view = command.views.find(i);
+          if (view == command.views.end()) {
+            args.push_back(arg(command.args[i]));
+            continue;
+          }
+          const TestView &v = view->second;
+          args.push_back(fa::CreateArg(
+              builder, command.args[i].first, command.args[i].second,
+              fa::CreateTensorMapViewDirect(builder, &v.dims, &v.strides, &v.box, v.swizzleBytes)));
+        }
         auto written =
             fa::CreateLaunchDirect(builder, command.kernel, &command.grid, command.scale,
                                    command.tile, &command.block, 0, &args);
