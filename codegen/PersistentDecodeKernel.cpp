@@ -202,6 +202,12 @@ static int64_t swizzleBytes(int64_t k, DType dtype) {
   return 0;
 }
 
+/// Whether the packed QKV matrix's rotation pairs are neox halves (rows p
+/// and p + rotary / 2 of a head), which have a view of their own.
+static bool hasRotationHalves(const AttentionParams &attention) {
+  return attention.rope && !attention.ropeGptj;
+}
+
 std::optional<PersistentWeightViews>
 codegen::persistentWeightViews(const PersistentDecodeParams &params, std::string &whyNot) {
   const AttentionParams &attention = params.attention;
@@ -215,7 +221,7 @@ codegen::persistentWeightViews(const PersistentDecodeParams &params, std::string
   // A group of 8 units of the QKV matrix is one view's box: within a head,
   // and all rotated or all not.
   const uint64_t pairsPerHead = dim / 2, half = attention.rope ? attention.rotaryDim / 2 : 0;
-  const bool halves = attention.rope && !attention.ropeGptj;
+  const bool halves = hasRotationHalves(attention);
   if (pairsPerHead % 8 || (halves && half % 8)) {
     whyNot = "its head dim or rotary dim is not a multiple of 16 (8 rotation units a group)";
     return std::nullopt;
@@ -300,7 +306,7 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
                                    params.lmHeadBias ? "const T *__restrict__ lm_head_bias, " : "",
                                    map("lm_head"))
                                .str();
-  const bool halves = attention.rope && !attention.ropeGptj;
+  const bool halves = hasRotationHalves(attention);
   std::string table;
   for (int64_t l = 0; l < params.layers; ++l) {
     // A bias of layer l, if the model has it: the parameter, and its value in
