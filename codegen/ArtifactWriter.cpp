@@ -138,7 +138,7 @@ std::string codegen::serializePlan(const Plan &plan) {
                                  static_cast<int>(plan.decodePersistentMaxTokens),
                                  kPersistentDecodeComputeCapability);
   auto root = artifact::CreateArtifactDirect(
-      builder, /*version=*/1, "kiln 0.1", modelInfo, &weights, plan.weightsArenaBytes, &buffers,
+      builder, /*version=*/2, "kiln 0.1", modelInfo, &weights, plan.weightsArenaBytes, &buffers,
       plan.arenaBytesPerToken, plan.arenaFixedBytes, &kernels, prefill, decode, plan.logits,
       decodePersistent);
   artifact::FinishArtifactBuffer(builder, root);

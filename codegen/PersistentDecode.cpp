@@ -19,6 +19,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
 
@@ -31,6 +32,50 @@ namespace {
 /// The most bytes of parameters a kernel takes (CUDA 12.1 and newer, Volta
 /// and newer).
 constexpr int64_t kMaxKernelParameterBytes = 32764;
+
+/// The kinds of persistentDecodeKernel's parameters, in its order (Kernels.h).
+SmallVector<ArgKind> parameterKinds(const PersistentDecodeParams &params,
+                                    const PersistentWeightViews &views) {
+  SmallVector<ArgKind> kinds = {ArgKind::weight, ArgKind::weight, ArgKind::weight_tensor_map};
+  auto bias = [&](bool present) {
+    if (present)
+      kinds.push_back(ArgKind::weight);
+  };
+  bias(params.lmHeadBias);
+  for (int64_t l = 0; l < params.layers; ++l) {
+    kinds.append({ArgKind::weight, ArgKind::weight_tensor_map});
+    if (views.hasQkvHalves)
+      kinds.push_back(ArgKind::weight_tensor_map);
+    bias(params.qkvBias);
+    kinds.push_back(ArgKind::weight_tensor_map);
+    bias(params.oBias);
+    kinds.append({ArgKind::weight, ArgKind::weight_tensor_map});
+    bias(params.gateUpBias);
+    kinds.push_back(ArgKind::weight_tensor_map);
+    bias(params.downBias);
+    kinds.append({ArgKind::k_cache, ArgKind::v_cache});
+  }
+  if (params.attention.decodeSplits > 1)
+    kinds.push_back(ArgKind::buffer);
+  kinds.append({ArgKind::buffer, ArgKind::buffer, ArgKind::step, ArgKind::num_tokens});
+  return kinds;
+}
+
+/// Bytes of a kernel's parameters of these kinds, each at its alignment: a
+/// tensor map is 128 bytes at 64, the step state (kiln::StepState) 15
+/// pointers, num_tokens an int, the rest pointers.
+int64_t kernelParameterBytes(llvm::ArrayRef<ArgKind> kinds) {
+  int64_t bytes = 0;
+  for (ArgKind kind : kinds) {
+    int64_t size = kind == ArgKind::weight_tensor_map ? 128
+                   : kind == ArgKind::step            ? 15 * 8
+                   : kind == ArgKind::num_tokens      ? 4
+                                                      : 8;
+    int64_t alignment = kind == ArgKind::weight_tensor_map ? 64 : std::min<int64_t>(size, 8);
+    bytes = llvm::alignTo(bytes, alignment) + size;
+  }
+  return bytes;
+}
 
 /// Attention tasks of one token the persistent kernel runs at once at most.
 constexpr int64_t kPersistentAttentionBlocks = 128;
@@ -276,13 +321,9 @@ LogicalResult PersistentDecodeLowering::run() {
   std::optional<PersistentWeightViews> views = persistentWeightViews(params, whyNot);
   if (!views)
     return success();
-  // CUDA takes up to 32764 bytes of kernel parameters: a weight matrix's map
-  // is 128, a pointer 8, the step state (kiln::StepState) 15 pointers.
-  int64_t maps = params.layers * (views->hasQkvHalves ? 5 : 4) + 1;
-  int64_t pointers = params.layers * (4 + params.qkvBias + params.oBias + params.gateUpBias +
-                                      params.downBias) +
-                     2 + params.lmHeadBias + 3 + 15;
-  int64_t parameterBytes = maps * 128 + pointers * 8 + 4;
+  // CUDA takes up to 32764 bytes of kernel parameters.
+  SmallVector<ArgKind> kinds = parameterKinds(params, *views);
+  int64_t parameterBytes = kernelParameterBytes(kinds);
   if (parameterBytes > kMaxKernelParameterBytes) {
     whyNot = llvm::formatv("its {0} layers' weight maps and pointers ({1} bytes) exceed the {2} "
                            "bytes of kernel parameters CUDA takes",
@@ -351,6 +392,12 @@ LogicalResult PersistentDecodeLowering::run() {
   // exchange's alone: no other step may leave values there.
   buffer("exchange", DType::i32, persistentExchangeBytes(params), /*exclusive=*/true);
   args.append({Arg::buffer(context.plan.logits), Arg::step(), Arg::numTokens()});
+  // The size check above counted these arguments.
+  if (!llvm::equal(kinds, llvm::map_range(args, [](const Arg &arg) { return arg.kind; })))
+    return context.forward.emitError("codegen's persistent decode arguments differ from the "
+                                     "parameters it counted (a kiln bug)"),
+           failure();
+
   KernelSpec spec = persistentDecodeKernel(params);
   Launch step;
   step.kernel = context.kernels.add(spec, describeLocation(context.forward.getLoc()));

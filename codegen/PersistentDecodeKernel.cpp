@@ -36,7 +36,6 @@ constexpr int64_t kCopyWarps = 4;
 /// copy engine, swizzled (PersistentWeightViews). The ring starts at a
 /// multiple of the largest swizzle atom, 1 KiB, which costs up to that much.
 constexpr int64_t kChunkBytes = 32 * 1024, kGroupRows = 16, kRingAlignment = 1024;
-constexpr int64_t kSlotBytes = kChunkBytes;
 /// Shared memory a block may have on sm_90 (227 KiB), less a margin for what
 /// the compiler adds.
 constexpr int64_t kSharedBytesPerBlock = 227 * 1024 - 512;
@@ -81,7 +80,7 @@ int64_t inputBytes(const PersistentDecodeParams &params) {
 int64_t ringStages(const PersistentDecodeParams &params) {
   int64_t free = kSharedBytesPerBlock - ownStaticBytes(params) -
                  attentionStaticBytes(params.attention) - inputBytes(params);
-  int64_t stages = std::min(kMaxStages, free / kSlotBytes);
+  int64_t stages = std::min(kMaxStages, free / kChunkBytes);
   return stages >= kMinStages ? stages : 0;
 }
 
@@ -294,7 +293,7 @@ KernelSpec codegen::persistentDecodeKernel(const PersistentDecodeParams &params)
   spec.launch.block = (kComputeWarps + kCopyWarps) * 32;
   spec.launch.grid = 1;
   spec.launch.scale = GridScale::multiprocessors;
-  spec.launch.sharedBytes = static_cast<unsigned>(stages * kSlotBytes + inputBytes(params));
+  spec.launch.sharedBytes = static_cast<unsigned>(stages * kChunkBytes + inputBytes(params));
 
   // Kernel parameters: the model's tensors, then the step's buffers.
   // Weight matrices come as the copy engine's maps (PersistentWeightViews).
@@ -395,6 +394,8 @@ constexpr int kVocab = ${VOCAB};
 constexpr int kWidest = ${WIDEST}; // the longest input row
 constexpr float kEpsilon = ${EPSILON};
 ${QKV_CONSTANTS}
+static_assert(kPairsPerHead % 8 == 0 && (!kQkvHalves || kHalf % 8 == 0),
+              "a QKV group's 8 units lie in one head, all rotated or all not (one box)");
 /// This block's place in a round of the blocks that starts at block
 /// base % gridDim.x.
 __device__ __forceinline__ int rank_from(int base) {

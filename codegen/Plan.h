@@ -147,7 +147,7 @@ struct Plan {
 /// shared-memory transaction barriers).
 constexpr int kPersistentDecodeComputeCapability = 90;
 
-/// Writes `plan` as a finished FlatBuffer with the "KLN1" identifier.
+/// Writes `plan` as a finished FlatBuffer with the "KLN2" identifier.
 std::string serializePlan(const Plan &plan);
 
 } // namespace kiln::codegen

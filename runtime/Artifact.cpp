@@ -388,6 +388,8 @@ private:
     const fa::TensorMapView *view = arg->view();
     if (!view || !view->dims() || !view->box())
       return fail(where, name + ": the view (dims, box) is missing");
+    if (!aligned(view->dims()) || !aligned(view->strides()) || !aligned(view->box()))
+      return fail(where, name + ": the view's arrays are misaligned (a corrupted file)");
     const size_t rank = view->dims()->size();
     const size_t strides = view->strides() ? view->strides()->size() : 0;
     if (rank < 1 || rank > 5 || view->box()->size() != rank || strides != rank - 1)
@@ -423,13 +425,18 @@ private:
         return fail(where, name + ": dimension " + std::to_string(d) + " has " +
                                std::to_string(dim) + " elements and a box of " +
                                std::to_string(box) + "; both must be positive, the box at most 256");
+      if (dim > (uint64_t(1) << 32))
+        return fail(where, name + ": dimension " + std::to_string(d) + " has " +
+                               std::to_string(dim) + " elements; the copy engine takes at most 2^32");
       const uint64_t stride = d == 0 ? 1 : view->strides()->Get(flatbuffers::uoffset_t(d - 1));
-      uint64_t reach;
-      if (d > 0 && (stride * bytes) % 16 != 0)
+      uint64_t strideBytes, reach;
+      if (d > 0 && (stride == 0 || !multiply(stride, bytes, strideBytes) || strideBytes % 16 != 0 ||
+                    strideBytes >= (uint64_t(1) << 40)))
         return fail(where, name + ": the stride of dimension " + std::to_string(d) + " is " +
-                               std::to_string(stride) + " elements, not a multiple of 16 bytes");
+                               std::to_string(stride) +
+                               " elements; it must be a positive multiple of 16 bytes below 2^40");
       if (!multiply(dim - 1, stride, reach) || !add(last, reach, last))
-        return fail(where, name + ": the view's extent overflows");
+        return fail(where, name + ": dimension " + std::to_string(d) + " reaches past 2^64 elements");
     }
     for (int64_t dim : *value->shape())
       elements *= uint64_t(dim);

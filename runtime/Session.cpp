@@ -37,7 +37,7 @@ struct Command {
   /// for the previous grid itself (see prelude.cuh), so it may start early.
   bool programmatic = false;
   std::vector<uint64_t> pointers;  ///< pointer arguments' values, by argument
-  std::vector<CUtensorMap> maps;   ///< tensor-map arguments' values, by argument
+  std::vector<CUtensorMap> maps;   ///< tensor-map arguments' values, in order
   std::vector<void *> params;      ///< what cuLaunchKernelEx reads
   int numTokens = 0;               ///< the num_tokens argument's value
 
@@ -239,7 +239,11 @@ bool Session::Impl::resolve(const fa::Step &step, const char *name,
                               !std::getenv("KILN_NO_PDL");
       const size_t count = launch->args() ? launch->args()->size() : 0;
       command->pointers.resize(count);
-      command->maps.resize(count);
+      // Room for every map first: params point into it.
+      if (count)
+        command->maps.reserve(size_t(std::count_if(
+            launch->args()->begin(), launch->args()->end(),
+            [](const fa::Arg *arg) { return arg->kind() == fa::ArgKind::weight_tensor_map; })));
       for (size_t a = 0; a < count; ++a) {
         const fa::Arg *arg = launch->args()->Get(uint32_t(a));
         command->pointers[a] = address(arg);
@@ -249,9 +253,9 @@ bool Session::Impl::resolve(const fa::Step &step, const char *name,
         else if (arg->kind() == fa::ArgKind::num_tokens)
           param = &command->numTokens;
         else if (arg->kind() == fa::ArgKind::weight_tensor_map) {
-          param = &command->maps[a];
+          param = &command->maps.emplace_back();
           if (!encodeTensorMap(*arg->view(), program.weights()->Get(arg->index())->dtype(),
-                               model.weight(arg->index()), command->maps[a],
+                               model.weight(arg->index()), command->maps.back(),
                                command->where + ".args[" + std::to_string(a) + "]", error))
             return false;
         }

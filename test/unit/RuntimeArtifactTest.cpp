@@ -107,21 +107,21 @@ TEST(RuntimeArtifact, RejectsACorruptedRootOffset) {
 
 TEST(RuntimeArtifact, RejectsOtherVersions) {
   std::vector<uint8_t> bytes = TestArtifact::toy().serialize();
-  bytes[7] = '2';  // identifier "KLN2"
+  bytes[7] = '1';  // identifier "KLN1": before weight_tensor_map arguments
   std::string error = verifyError(bytes);
-  EXPECT_NE(error.find("format version '2'"), std::string::npos) << error;
-  EXPECT_NE(error.find("reads version 1"), std::string::npos) << error;
+  EXPECT_NE(error.find("format version '1'"), std::string::npos) << error;
+  EXPECT_NE(error.find("reads version 2"), std::string::npos) << error;
 
   TestArtifact t = TestArtifact::toy();
   t.version = 7;
-  EXPECT_TRUE(rejectedWith(t, "artifact version 7, but this runtime reads version 1"));
+  EXPECT_TRUE(rejectedWith(t, "artifact version 7, but this runtime reads version 2"));
 }
 
 TEST(RuntimeArtifact, RejectsOtherFiles) {
   std::vector<uint8_t> bytes = TestArtifact::toy().serialize();
   bytes[4] = 'P';
   bytes[5] = 'K';
-  EXPECT_NE(verifyError(bytes).find("not a kiln artifact (file identifier 'PKN1'"),
+  EXPECT_NE(verifyError(bytes).find("not a kiln artifact (file identifier 'PKN2'"),
             std::string::npos);
 }
 
@@ -257,8 +257,16 @@ TEST(RuntimeArtifact, ChecksTensorMapViews) {
   EXPECT_TRUE(rejectedWith(withView(wide), "dimension 1 has 16 elements and a box of 300"));
   kiln::test::TestView odd = good;
   odd.strides[0] = 6;  // 24 bytes
-  EXPECT_TRUE(rejectedWith(withView(odd), "the stride of dimension 1 is 6 elements, not a multiple "
-                                          "of 16 bytes"));
+  EXPECT_TRUE(rejectedWith(withView(odd), "the stride of dimension 1 is 6 elements; it must be a "
+                                          "positive multiple of 16 bytes below 2^40"));
+  odd.strides[0] = 0;
+  EXPECT_TRUE(rejectedWith(withView(odd), "the stride of dimension 1 is 0 elements"));
+  odd.strides[0] = uint64_t(1) << 40;  // 2^42 bytes
+  EXPECT_TRUE(rejectedWith(withView(odd), "the stride of dimension 1 is 1099511627776 elements"));
+  kiln::test::TestView huge = good;
+  huge.dims[1] = (uint64_t(1) << 32) + 1;
+  EXPECT_TRUE(rejectedWith(withView(huge), "dimension 1 has 4294967297 elements; the copy engine "
+                                           "takes at most 2^32"));
   kiln::test::TestView ranks = good;
   ranks.strides.pop_back();
   EXPECT_TRUE(rejectedWith(withView(ranks), "a view has 1 to 5 dimensions"));

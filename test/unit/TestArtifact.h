@@ -63,7 +63,7 @@ struct TestCommand {
 };
 
 struct TestArtifact {
-  uint32_t version = 1;
+  uint32_t version = 2;
   int numLayers = 2, hidden = 8, heads = 2, kvHeads = 1, headDim = 4, vocab = 16;
   fa::DType dtype = fa::DType::f32;
   int maxBatch = 2, maxSeqLen = 32, maxTokens = 16;

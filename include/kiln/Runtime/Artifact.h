@@ -19,9 +19,10 @@
 
 namespace kiln::runtime {
 
-/// The format version this runtime reads: the digit in the identifier "KLN1"
-/// and the value of Artifact.version.
-constexpr uint32_t kArtifactVersion = 1;
+/// The format version this runtime reads: the digit in the identifier "KLN2"
+/// and the value of Artifact.version. (2: weight_tensor_map arguments, and a
+/// prelude without the row copies that version 1's persistent kernels call.)
+constexpr uint32_t kArtifactVersion = 2;
 
 /// Bytes per element (0 for sub-byte types such as i4).
 uint64_t elementBytes(artifact::DType dtype);
