@@ -140,13 +140,13 @@ def bench_gptfast(hf_model, cfg, prompt, steps, prefill_len):
         end.synchronize()
         token = out.clone()
         times.append(start.elapsed_time(end))
-    del model, step
+    model = step = None  # frees the GPU memory
     torch.cuda.empty_cache()
     model = GptFastLlama(cfg, max_batch=1, max_seq=prefill_len)
     model.load_from_hf(state)
     prefill_ms = bench_prefill(lambda ids: model(ids, torch.arange(ids.shape[1], device="cuda")),
                                None, prefill_len)
-    del model
+    model = None
     torch.cuda.empty_cache()
     return statistics.median(times), warm, prefill_ms
 
@@ -202,7 +202,7 @@ def main():
             except Exception as error:  # report it and go on to kiln
                 row["hf_compiled_error"] = str(error).splitlines()[0][:200]
                 print(f"[{shape}] hf static+compile failed: {row['hf_compiled_error']}", flush=True)
-        del model
+        model = None
         torch.cuda.empty_cache()
         torch._dynamo.reset()
         if "kiln" not in args.skip and args.kiln_bench:

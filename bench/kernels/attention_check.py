@@ -224,7 +224,7 @@ def run_case(case, rows, seed, time_it=False):
         result["tflops"] = case.flops(rows) / result["ms"] / 1e9
         # SDPA (flash) on the same bf16 data, for scale.
         if not case.window and not case.alibi and all(c == 0 for _, c, _ in rows):
-            h, kv, d = case.heads, case.kv_heads, case.head_dim
+            h, d = case.heads, case.head_dim
             q = qkv[:, :h * d].view(tokens, h, d).transpose(0, 1)[None]
             k = k_cache[rows[0][0], :tokens].permute(1, 0, 2)[None]
             v = v_cache[rows[0][0], :tokens].permute(1, 0, 2)[None]
