@@ -13,6 +13,7 @@
 //    lane keeps 2 chunks arriving, 8 compute warps read each chunk and free
 //    its slot), over a 1 GiB matrix; GB/s, median of 7 after a warm-up.
 //
+// Built here (the driver library from the toolkit's stubs), run on the GPU machine:
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a bench/kernels/ring_copy_bench.cu \
 //     -L/usr/local/cuda/lib64/stubs -lcuda -o ring_copy_bench
 #include "bench_common.cuh"
@@ -241,6 +242,29 @@ static void check_box(const CUtensorMap &map, const View &view, const int (&coor
   std::printf("  box of %u elements: %u misplaced\n", elements, wrong);
 }
 
+/// The median of 7 timed runs of `launch` (after one warm-up), in ms.
+template <class Launch> static float median_ms(Launch launch) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  std::vector<float> ms;
+  for (int rep = 0; rep < 8; ++rep) {
+    CHECK(cudaEventRecord(a));
+    launch();
+    CHECK(cudaEventRecord(b));
+    CHECK(cudaEventSynchronize(b));
+    float t;
+    CHECK(cudaEventElapsedTime(&t, a, b));
+    if (rep > 0)
+      ms.push_back(t);
+  }
+  CHECK(cudaGetLastError());
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 /// SWIZZLE_128B: 16-byte piece p of 128-byte line L lands at piece p ^ (L % 8).
 static unsigned unswizzle(unsigned element) {
   const unsigned byte = element * 2, line = byte / 128, piece = (byte / 16) % 8;
@@ -325,46 +349,19 @@ int main() {
                   view.swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
     const unsigned shared = kStages * kSlotBytes + 1024;
+    auto report = [&](const char *name, float ms) {
+      std::printf("K %5d  %-34s %7.3f ms  %6.0f GB/s\n", k, name, ms, bytes / ms / 1e6);
+    };
     auto run = [&](const char *name, auto kernel) {
       CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared));
-      cudaEvent_t a, b;
-      CHECK(cudaEventCreate(&a));
-      CHECK(cudaEventCreate(&b));
-      std::vector<float> ms;
-      for (int rep = 0; rep < 8; ++rep) {
-        CHECK(cudaEventRecord(a));
-        kernel<<<sms, (kComputeWarps + 1) * 32, shared>>>(map, w, rows, k, sink);
-        CHECK(cudaEventRecord(b));
-        CHECK(cudaEventSynchronize(b));
-        float t;
-        CHECK(cudaEventElapsedTime(&t, a, b));
-        if (rep > 0)
-          ms.push_back(t);
-      }
-      CHECK(cudaGetLastError());
-      std::sort(ms.begin(), ms.end());
-      std::printf("K %5d  %-34s %7.3f ms  %6.0f GB/s\n", k, name, ms[ms.size() / 2],
-                  bytes / ms[ms.size() / 2] / 1e6);
+      report(name, median_ms([&] {
+               kernel<<<sms, (kComputeWarps + 1) * 32, shared>>>(map, w, rows, k, sink);
+             }));
     };
-    {
-      cudaEvent_t a, b;
-      CHECK(cudaEventCreate(&a));
-      CHECK(cudaEventCreate(&b));
-      std::vector<float> ms;
-      for (int rep = 0; rep < 8; ++rep) {
-        CHECK(cudaEventRecord(a));
-        read_stream<<<sms * 8, 512>>>(reinterpret_cast<const uint4 *>(w), bytes / 16,
-                                       reinterpret_cast<float *>(sink));
-        CHECK(cudaEventRecord(b));
-        CHECK(cudaEventSynchronize(b));
-        float t;
-        CHECK(cudaEventElapsedTime(&t, a, b));
-        if (rep > 0)
-          ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
-      std::printf("K %5d  %-34s %7.3f ms  %6.0f GB/s\n", k, "read stream (loads)", ms[3], bytes / ms[3] / 1e6);
-    }
+    report("read stream (loads)", median_ms([&] {
+             read_stream<<<sms * 8, 512>>>(reinterpret_cast<const uint4 *>(w), bytes / 16,
+                                           reinterpret_cast<float *>(sink));
+           }));
     run("16 row copies (the kernel)", stream_ring<Fill::rows>);
     run("16 row copies, a lane each", stream_ring<Fill::rows_lanes>);
     if (have_map)
